@@ -1,0 +1,365 @@
+/*
+ * afx.h: audio feature extraction (spectrogram, mel, log-mel, dB, MFCC) on CPU and NVIDIA GPUs.
+ *
+ * Usage
+ * -----
+ *     afx_params p;
+ *     afx_params_init(&p);                 // documented defaults (16 kHz speech log-mel)
+ *     p.feature = AFX_FEATURE_MFCC;        // change what you need
+ *     p.max_batch = 8; p.max_samples = 16000 * 30;
+ *
+ *     char err[AFX_ERROR_MAX];
+ *     afx_plan *plan = NULL;
+ *     if (afx_plan_create(&p, &plan, err, sizeof err) != AFX_OK) { fprintf(stderr, "%s\n", err); ... }
+ *
+ *     const float *clips[2] = { a, b };    // mono float32, any lengths
+ *     int64_t lengths[2] = { n_a, n_b };   // samples per channel
+ *     afx_input in = { .format = AFX_SAMPLE_F32, .n_channels = 1,
+ *                      .clips = (const void *const *)clips, .lengths = lengths, .n_clips = 2 };
+ *     int64_t max_frames = 0;
+ *     afx_plan_output_shape(plan, &in, NULL, &max_frames);
+ *     float *out = malloc(sizeof(float) * afx_plan_output_size(plan, 2, max_frames));
+ *     int64_t n_frames[2];
+ *     afx_output o = { .data = out, .frames_stride = max_frames, .n_frames = n_frames };
+ *     if (afx_plan_execute(plan, &in, &o) != AFX_OK) fprintf(stderr, "%s\n", afx_plan_error(plan));
+ *     afx_plan_free(plan);
+ *
+ * API conventions
+ * ---------------
+ * - Lengths count samples per channel ("frames" in libsndfile's sense); "frames" in this header always
+ *   means analysis frames (STFT columns).
+ * - Frequencies are in Hz, times in samples. Sample rates are integers in Hz.
+ * - Every function that can fail returns an afx_status; AFX_OK (0) is success. No function aborts,
+ *   exits, or prints.
+ * - A NULL `err` buffer means "no message wanted". Messages are NUL-terminated and truncated to the buffer.
+ * - afx_*_free(NULL) is a no-op.
+ *
+ * Thread safety
+ * -------------
+ * - There is no global mutable state. Functions that take no plan are thread-safe.
+ * - A plan is not thread-safe: use one plan per thread (plans are independent). Const queries on a plan
+ *   (output shape, n_features, backend) may run concurrently with each other but not with
+ *   afx_plan_execute on the same plan. afx_plan_error() reads the plan's message buffer, which the next
+ *   call on that plan overwrites.
+ *
+ * Determinism
+ * -----------
+ * - The CPU backend is bit-exact run to run for the same inputs, parameters and build.
+ * - Dither noise and SpecAugment masks come from a counter-based generator keyed by
+ *   (seed, global clip index, ...), so they do not depend on batch composition or backend.
+ */
+#ifndef AFX_H
+#define AFX_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(_WIN32) && defined(AFX_SHARED_BUILD)
+#define AFX_API __declspec(dllexport)
+#elif defined(__GNUC__) && __GNUC__ >= 4
+#define AFX_API __attribute__((visibility("default")))
+#else
+#define AFX_API
+#endif
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Version                                                                                        */
+/* ---------------------------------------------------------------------------------------------- */
+#define AFX_VERSION_MAJOR 0
+#define AFX_VERSION_MINOR 1
+#define AFX_VERSION_PATCH 0
+#define AFX_VERSION_NUMBER (AFX_VERSION_MAJOR * 10000 + AFX_VERSION_MINOR * 100 + AFX_VERSION_PATCH)
+#define AFX_STR_(x) #x
+#define AFX_STR(x) AFX_STR_(x)
+#define AFX_VERSION_STRING AFX_STR(AFX_VERSION_MAJOR) "." AFX_STR(AFX_VERSION_MINOR) "." AFX_STR(AFX_VERSION_PATCH)
+
+/** Run-time version of the library actually linked: AFX_VERSION_NUMBER of the build. */
+AFX_API unsigned afx_version_number(void);
+/** Run-time version string, e.g. "0.1.0". Static storage; never NULL. */
+AFX_API const char *afx_version_string(void);
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Errors                                                                                         */
+/* ---------------------------------------------------------------------------------------------- */
+/** Status codes. Values are stable: new codes are only ever appended. */
+typedef enum afx_status {
+    AFX_OK = 0,
+    AFX_ERR_NULL_ARGUMENT = 1,       /**< a required pointer argument was NULL */
+    AFX_ERR_INVALID_PARAM = 2,       /**< a field of afx_params is out of range or inconsistent */
+    AFX_ERR_INVALID_INPUT = 3,       /**< input data refused: NaN/Inf sample, negative length, bad channel count */
+    AFX_ERR_OUT_OF_MEMORY = 4,       /**< host (or, later, device) allocation failed */
+    AFX_ERR_BACKEND_UNAVAILABLE = 5, /**< the requested backend is not built in or no device is present */
+    AFX_ERR_EXCEEDS_PLAN = 6,        /**< batch larger than max_batch, clip longer than max_samples, or output stride too small */
+    AFX_ERR_IO = 7,                  /**< a file could not be opened or read */
+    AFX_ERR_DECODE = 8,              /**< a file or buffer is not in a supported format, or is corrupt */
+    AFX_ERR_RESAMPLE = 9,            /**< the resampler failed */
+    AFX_ERR_INTERNAL = 10,           /**< a library that afx calls failed (FFT, CUDA, ...); the message names it */
+    AFX_STATUS_COUNT_                /**< not a status: one past the last value */
+} afx_status;
+
+/** Maximum length, including the NUL, of any message afx writes. */
+#define AFX_ERROR_MAX 512
+
+/** Stable name of a status, e.g. "AFX_ERR_INVALID_PARAM". Unknown values give "AFX_ERR_UNKNOWN". */
+AFX_API const char *afx_status_name(afx_status status);
+/** One-line English description of a status. Static storage; never NULL. */
+AFX_API const char *afx_status_string(afx_status status);
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Parameters                                                                                     */
+/* ---------------------------------------------------------------------------------------------- */
+typedef enum afx_backend {
+    AFX_BACKEND_CPU = 0,  /**< reference implementation, always built */
+    AFX_BACKEND_CUDA = 1, /**< NVIDIA GPU; AFX_ERR_BACKEND_UNAVAILABLE in a build without it */
+    AFX_BACKEND_AUTO = 2  /**< CUDA when built in and a device is present, else CPU */
+} afx_backend;
+
+typedef enum afx_feature {
+    AFX_FEATURE_SPECTROGRAM = 0, /**< |STFT|^power, n_fft/2+1 bins */
+    AFX_FEATURE_MEL = 1,         /**< mel filterbank applied to the spectrogram, n_mels bins */
+    AFX_FEATURE_LOGMEL = 2,      /**< log(max(mel + log_offset, log_floor)), base from log_base */
+    AFX_FEATURE_DB = 3,          /**< db_multiplier*log10(max(mel, amin)) - ref term, top_db per clip */
+    AFX_FEATURE_MFCC = 4         /**< DCT-II (ortho) of the log mel from mfcc_log; n_mfcc coefficients */
+} afx_feature;
+
+typedef enum afx_window {
+    AFX_WINDOW_HANN = 0,       /**< 0.5 - 0.5 cos(2 pi n / M) */
+    AFX_WINDOW_HAMMING = 1,    /**< 0.54 - 0.46 cos(2 pi n / M) */
+    AFX_WINDOW_POVEY = 2,      /**< Kaldi: (0.5 - 0.5 cos(2 pi n / M))^0.85 */
+    AFX_WINDOW_BLACKMAN = 3,   /**< 0.42 - 0.5 cos(2 pi n / M) + 0.08 cos(4 pi n / M) */
+    AFX_WINDOW_RECTANGULAR = 4 /**< all ones */
+} afx_window; /* M = win_length for periodic windows, win_length - 1 for symmetric ones */
+
+typedef enum afx_pad_mode {
+    AFX_PAD_REFLECT = 0,  /**< numpy/torch 'reflect': x[-1] = x[1] (edge not repeated) */
+    AFX_PAD_CONSTANT = 1  /**< zeros */
+} afx_pad_mode;
+
+typedef enum afx_mel_scale {
+    AFX_MEL_HTK = 0,     /**< 2595 log10(1 + f/700); triangles in Hz (torchaudio default) */
+    AFX_MEL_SLANEY = 1,  /**< linear below 1 kHz, log above (librosa default); triangles in Hz */
+    AFX_MEL_KALDI = 2    /**< 1127 ln(1 + f/700); triangles in mel (Kaldi MelBanks) */
+} afx_mel_scale;
+
+typedef enum afx_mel_norm {
+    AFX_MEL_NORM_NONE = 0,  /**< triangles peak at 1 */
+    AFX_MEL_NORM_SLANEY = 1 /**< each triangle scaled by 2 / (f_right - f_left) (constant area) */
+} afx_mel_norm;
+
+typedef enum afx_log_type {
+    AFX_LOG_LN = 0,    /**< natural log */
+    AFX_LOG_LOG10 = 1, /**< base-10 log */
+    AFX_LOG_DB = 2     /**< decibels, as AFX_FEATURE_DB (only meaningful for mfcc_log) */
+} afx_log_type;
+
+typedef enum afx_normalize {
+    AFX_NORM_NONE = 0,
+    AFX_NORM_UTTERANCE = 1, /**< one mean (and std) over all valid elements of a clip */
+    AFX_NORM_FEATURE = 2,   /**< per feature over the clip's valid frames (CMVN) */
+    AFX_NORM_MINMAX = 3     /**< (x - min) / (max - min) over the clip, into [0, 1]; 0 if max == min */
+} afx_normalize;
+
+typedef enum afx_mask_value {
+    AFX_MASK_ZERO = 0, /**< masked elements become 0 */
+    AFX_MASK_MEAN = 1  /**< masked elements become the clip's mean (over valid frames, before masking) */
+} afx_mask_value;
+
+typedef enum afx_pooling {
+    AFX_POOL_NONE = 0,
+    AFX_POOL_MEAN = 1,    /**< one vector per clip: mean over valid frames (n_features values) */
+    AFX_POOL_MEAN_STD = 2 /**< mean then population std over valid frames (2 * n_features values) */
+} afx_pooling;
+
+typedef enum afx_layout {
+    AFX_LAYOUT_FT = 0, /**< per clip (features, frames): librosa/torchaudio order */
+    AFX_LAYOUT_TF = 1  /**< per clip (frames, features): Kaldi/TF order */
+} afx_layout;
+
+/**
+ * All parameters of a plan. Always fill with afx_params_init() first, then change fields.
+ * Columns: meaning | unit | default | valid range.
+ *
+ * Framing. With center=1 (librosa/torch), frame t covers samples [t*hop - n_fft/2, t*hop + n_fft/2)
+ * of the signal padded by pad_mode, and there are 1 + n/hop frames (n >= 1). With center=0 and
+ * snip_edges=1 (Kaldi default, tf.signal), the window covers [t*hop, t*hop + win_length) and there
+ * are 1 + (n - win_length)/hop frames (0 if n < win_length). With center=0 and snip_edges=0 (Kaldi),
+ * there are (n + hop/2)/hop frames whose window starts at t*hop + hop/2 - win_length/2, and samples
+ * outside the clip are mirrored as Kaldi does (x[-1] = x[0]). An empty clip (n = 0) has 0 frames.
+ * With center=1 a window shorter than n_fft is centred in the FFT frame, as librosa and torch do.
+ */
+typedef struct afx_params {
+    /* --- execution --- */
+    afx_backend backend;     /**< where to run                      | -      | AFX_BACKEND_CPU | enum */
+    int max_batch;           /**< most clips per execute call       | clips  | 16     | 1 .. 65536 */
+    int64_t max_samples;     /**< longest clip per execute call     | samples| 9600000 (10 min at 16 kHz) | 1 .. 2^40 */
+
+    /* --- input --- */
+    int sample_rate;         /**< rate of the samples given         | Hz     | 16000  | 1000 .. 1000000 */
+    float input_scale;       /**< factor applied to every sample after int16 -> float (int16 is /32768) | - | 1.0 | finite, != 0; Kaldi's int16 scale is 32768 */
+    float dither;            /**< Kaldi dither: std of added Gaussian noise, per frame | sample units | 0 | >= 0, finite */
+    uint64_t dither_seed;    /**< key of the dither generator       | -      | 0      | any */
+    int remove_dc_offset;    /**< Kaldi: subtract each frame's mean before the window | bool | 0 | 0/1 */
+    float preemphasis;       /**< Kaldi per-frame x[i] -= c*x[i-1], x[0] -= c*x[0] | - | 0 | 0 .. 1 */
+
+    /* --- framing and STFT --- */
+    int n_fft;               /**< FFT size                          | samples| 512    | 1 .. 65536; see round_to_power_of_two */
+    int win_length;          /**< window length; 0 means n_fft      | samples| 400    | 0 .. n_fft */
+    int hop_length;          /**< frame step; 0 means win_length/4  | samples| 160    | 0 .. 2^24 */
+    int round_to_power_of_two; /**< Kaldi: n_fft becomes the next power of two >= win_length | bool | 0 | 0/1 */
+    afx_window window;       /**< window function                   | -      | HANN   | enum */
+    int window_periodic;     /**< 1: periodic (torch/librosa), 0: symmetric (Kaldi, numpy) | bool | 1 | 0/1 */
+    int center;              /**< pad n_fft/2 each side (librosa/torch) | bool | 1      | 0/1 */
+    afx_pad_mode pad_mode;   /**< padding when center=1             | -      | REFLECT| enum */
+    int snip_edges;          /**< Kaldi framing when center=0 (see above) | bool | 1   | 0/1 */
+    float power;             /**< spectrogram exponent: 1 magnitude, 2 power | - | 2.0 | > 0, finite */
+
+    /* --- what to compute --- */
+    afx_feature feature;     /**< output feature                    | -      | LOGMEL | enum */
+
+    /* --- mel filterbank (MEL, LOGMEL, DB, MFCC) --- */
+    int n_mels;              /**< number of mel filters             | bins   | 80     | 1 .. n_fft/2+1, every filter non-empty */
+    float f_min;             /**< lowest filter edge                | Hz     | 0      | 0 .. f_max */
+    float f_max;             /**< highest filter edge; 0 = Nyquist, < 0 = Nyquist + f_max (Kaldi) | Hz | 0 | <= sample_rate/2 */
+    afx_mel_scale mel_scale; /**< mel formula and triangle domain   | -      | HTK    | enum */
+    afx_mel_norm mel_norm;   /**< filter normalization              | -      | NONE   | enum */
+
+    /* --- log (LOGMEL, and MFCC with mfcc_log LN/LOG10) --- */
+    afx_log_type log_base;   /**< base for LOGMEL                   | -      | LN     | LN or LOG10 */
+    float log_offset;        /**< added before the log (torchaudio MFCC uses 1e-6) | - | 0 | >= 0, finite */
+    float log_floor;         /**< clamp: log(max(x + offset, floor)) | -     | 1e-10  | > 0, finite */
+
+    /* --- dB (DB, and MFCC with mfcc_log DB) --- */
+    float db_multiplier;     /**< 10 for power input, 20 for magnitude | -   | 10     | > 0 */
+    float db_ref;            /**< reference: subtracts multiplier*log10(max(amin, ref)) | - | 1.0 | > 0 */
+    float db_amin;           /**< floor before the log              | -      | 1e-10  | > 0 */
+    float top_db;            /**< per clip: out = max(out, clip_max - top_db); < 0 disables | dB | 80 | < 0 or >= 0 */
+
+    /* --- MFCC --- */
+    int n_mfcc;              /**< coefficients kept                 | -      | 20     | 1 .. n_mels */
+    afx_log_type mfcc_log;   /**< log applied to mel before the DCT | -      | DB     | enum */
+    float cepstral_lifter;   /**< Kaldi lifter Q: c[i] *= 1 + Q/2 sin(pi i / Q); 0 disables | - | 0 | >= 0 */
+    int mfcc_energy;         /**< Kaldi use_energy: c[0] = log frame energy | bool | 0 | 0/1 */
+    int raw_energy;          /**< Kaldi raw_energy: energy before pre-emphasis and window | bool | 1 | 0/1 */
+    float energy_floor;      /**< Kaldi energy_floor: log energy >= ln(energy_floor) if > 0 | - | 0 | >= 0 */
+
+    /* --- normalization, masking, pooling, layout --- */
+    afx_normalize normalize; /**< per-clip normalization            | -      | NONE   | enum */
+    int norm_vars;           /**< also divide by std (else mean only) | bool | 1      | 0/1 */
+    float norm_eps;          /**< (x - mean) / sqrt(var + eps)      | -      | 1e-10  | >= 0 */
+    int n_time_masks;        /**< SpecAugment time masks per clip   | -      | 0      | 0 .. 1024 */
+    int time_mask_param;     /**< T: each width uniform in [0, T]   | frames | 0      | >= 0 */
+    int n_freq_masks;        /**< SpecAugment frequency masks per clip | -   | 0      | 0 .. 1024 */
+    int freq_mask_param;     /**< F: each width uniform in [0, F]   | bins   | 0      | 0 .. n_features */
+    uint64_t mask_seed;      /**< key of the mask generator         | -      | 0      | any */
+    afx_mask_value mask_value; /**< what masked elements become     | -      | ZERO   | enum */
+    afx_pooling pooling;     /**< clip-level pooling over time      | -      | NONE   | enum */
+    afx_layout layout;       /**< per-clip output order             | -      | FT     | enum */
+} afx_params;
+
+/** Fills `params` with the defaults documented above. NULL is ignored. */
+AFX_API void afx_params_init(afx_params *params);
+
+/**
+ * Checks every field. On failure returns AFX_ERR_INVALID_PARAM (or AFX_ERR_BACKEND_UNAVAILABLE) and
+ * writes a message naming the parameter, its value and the valid range into `err` (may be NULL).
+ * Also refuses a mel filterbank with an empty filter (n_mels too large for n_fft and the band).
+ */
+AFX_API afx_status afx_params_validate(const afx_params *params, char *err, size_t err_size);
+
+/** Effective n_fft after round_to_power_of_two, win_length and hop_length after their 0 defaults. */
+AFX_API int afx_params_effective_n_fft(const afx_params *params);
+
+/** Name of an enum value as the CLI spells it ("hann", "slaney", "utterance", ...); "?" if unknown. */
+AFX_API const char *afx_backend_name(afx_backend b);
+AFX_API const char *afx_feature_name(afx_feature f);
+AFX_API const char *afx_window_name(afx_window w);
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Plan                                                                                           */
+/* ---------------------------------------------------------------------------------------------- */
+typedef struct afx_plan_s afx_plan;
+
+/**
+ * Validates `params`, then makes everything execution needs: window, mel weights, DCT matrix, FFT
+ * plans and all scratch for max_batch clips of up to max_samples samples. On success *plan is set
+ * and owned by the caller (afx_plan_free). On failure *plan is NULL and `err` says why.
+ */
+AFX_API afx_status afx_plan_create(const afx_params *params, afx_plan **plan, char *err, size_t err_size);
+
+/** Frees a plan and everything it owns. NULL is a no-op. */
+AFX_API void afx_plan_free(afx_plan *plan);
+
+/** The message of the last failed call on this plan ("" if none). Valid until the next call on it. */
+AFX_API const char *afx_plan_error(const afx_plan *plan);
+
+/** The backend the plan actually runs on (AUTO resolved). */
+AFX_API afx_backend afx_plan_backend(const afx_plan *plan);
+
+/** The validated parameters of the plan, with 0-defaults resolved (n_fft, win_length, hop_length, f_max). */
+AFX_API const afx_params *afx_plan_params(const afx_plan *plan);
+
+/** Values per frame: n_fft/2+1, n_mels or n_mfcc (+0: the energy replaces c0). With pooling this is
+ *  the per-frame count; a pooled clip has n_features (MEAN) or 2*n_features (MEAN_STD) values. */
+AFX_API int afx_plan_n_features(const afx_plan *plan);
+
+/** Analysis frames for a clip of n_samples samples per channel (0 for n_samples <= 0). */
+AFX_API int64_t afx_plan_frames_for_length(const afx_plan *plan, int64_t n_samples);
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Execution                                                                                      */
+/* ---------------------------------------------------------------------------------------------- */
+typedef enum afx_sample_format {
+    AFX_SAMPLE_F32 = 0, /**< float32, nominal range [-1, 1] */
+    AFX_SAMPLE_S16 = 1  /**< int16, converted as v / 32768 (then input_scale) */
+} afx_sample_format;
+
+/** A batch of clips. Each clip is its own buffer (pointers may point into one contiguous buffer). */
+typedef struct afx_input {
+    afx_sample_format format;     /**< sample type of every clip */
+    int n_channels;               /**< interleaved channels per clip (1 .. 64); averaged to mono */
+    const void *const *clips;     /**< n_clips pointers; a clip of length 0 may be NULL */
+    const int64_t *lengths;       /**< n_clips lengths, samples per channel */
+    int n_clips;                  /**< 1 .. max_batch */
+    uint64_t first_clip_index;    /**< global index of clips[0]; keys dither and masks (0 is fine) */
+} afx_input;
+
+/**
+ * Output of a batch: one dense float32 array. Without pooling it is
+ *   FT: [n_clips][n_features][frames_stride]     TF: [n_clips][frames_stride][n_features]
+ * and with pooling [n_clips][pooled values]. Frames past a clip's n_frames are set to 0 and never
+ * take part in any statistic (top_db, normalization, mask mean, pooling).
+ */
+typedef struct afx_output {
+    float *data;                  /**< afx_plan_output_size(plan, n_clips, frames_stride) floats */
+    int64_t frames_stride;        /**< time dimension of `data`; >= the batch's largest frame count */
+    int64_t *n_frames;            /**< out: n_clips frame counts (-1 for a clip refused as invalid) */
+} afx_output;
+
+/**
+ * Frame count of every clip of `in` (n_frames may be NULL) and the largest (max_frames, may be NULL).
+ * Checks the batch against the plan (count, lengths); does not read samples.
+ */
+AFX_API afx_status afx_plan_output_shape(afx_plan *plan, const afx_input *in, int64_t *n_frames,
+                                         int64_t *max_frames);
+
+/** Floats needed in afx_output.data for n_clips clips with the given frames_stride. */
+AFX_API size_t afx_plan_output_size(const afx_plan *plan, int n_clips, int64_t frames_stride);
+
+/**
+ * Computes the features of a batch. Allocates nothing.
+ * - AFX_ERR_EXCEEDS_PLAN / AFX_ERR_NULL_ARGUMENT / AFX_ERR_INVALID_INPUT for a bad batch shape:
+ *   nothing is computed.
+ * - A clip containing NaN or Inf is refused: its n_frames is -1 and its output zeros; every other clip
+ *   is still computed, and the call returns AFX_ERR_INVALID_INPUT with a message naming the first
+ *   refused clip (index in the batch and first_clip_index + index) and the bad sample.
+ */
+AFX_API afx_status afx_plan_execute(afx_plan *plan, const afx_input *in, afx_output *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* AFX_H */
