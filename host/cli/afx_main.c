@@ -1,0 +1,2 @@
+#include "afx.h"
+int main(void) { return 0; }

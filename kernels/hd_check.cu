@@ -1,0 +1,1 @@
+__global__ void afx_hd_check_kernel(void) {}

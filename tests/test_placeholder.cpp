@@ -1,0 +1,3 @@
+#include <gtest/gtest.h>
+#include "afx.h"
+TEST(Placeholder, Builds) { EXPECT_EQ(AFX_OK, 0); }
