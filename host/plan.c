@@ -1,1 +1,206 @@
-#include "afx.h"
+/*
+ * plan.c: plan creation (tables built once), batch checks, and dispatch to the backend.
+ *
+ * Everything that depends only on the parameters is computed here, in double precision, and stored
+ * as float32 tables that every backend uses: the window, the dense mel weight matrix (with each
+ * filter's non-zero bin range for the CPU's sparse loop) and the DCT matrix with the lifter folded in.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dct/dct.h"
+#include "frame/frame.h"
+#include "internal.h"
+#include "log/log.h"
+#include "mel/mel.h"
+#include "window/window.h"
+
+static void *plan_alloc(afx_plan *plan, size_t count, size_t elem, const char *what, afx_status *st) {
+    size_t bytes = afx_mul_size(count, elem);
+    void *ptr = bytes ? calloc(1, bytes) : NULL;
+    if (!ptr) *st = AFX_PLAN_FAIL(plan, AFX_ERR_OUT_OF_MEMORY, "cannot allocate %zu elements for the %s", count, what);
+    return ptr;
+}
+
+static afx_status build_window(afx_plan *plan) {
+    afx_status st = AFX_OK;
+    plan->window = plan_alloc(plan, (size_t)plan->win, sizeof(float), "window", &st);
+    if (!plan->window) return st;
+    for (int i = 0; i < plan->win; i++)
+        plan->window[i] = (float)afx_window_value((int)plan->p.window, i, plan->win, plan->p.window_periodic);
+    return AFX_OK;
+}
+
+static afx_status build_mel(afx_plan *plan) {
+    const afx_params *p = &plan->p;
+    int n_mels = p->n_mels, n_freq = plan->n_freq, scale = (int)p->mel_scale;
+    afx_status st = AFX_OK;
+    plan->mel_weights = plan_alloc(plan, afx_mul_size((size_t)n_mels, (size_t)n_freq), sizeof(float), "mel weights", &st);
+    plan->mel_lo = plan_alloc(plan, (size_t)n_mels, sizeof(int), "mel ranges", &st);
+    plan->mel_hi = plan_alloc(plan, (size_t)n_mels, sizeof(int), "mel ranges", &st);
+    if (st != AFX_OK) return st;
+    double mel_lo = afx_hz_to_mel((double)p->f_min, scale), mel_hi = afx_hz_to_mel((double)p->f_max, scale);
+    for (int i = 0; i < n_mels; i++) {
+        double norm = p->mel_norm == AFX_MEL_NORM_SLANEY ? afx_mel_slaney_norm(i, n_mels, mel_lo, mel_hi, scale) : 1.0;
+        int lo = n_freq, hi = 0;
+        for (int k = 0; k < n_freq; k++) {
+            double f = (double)k * p->sample_rate / plan->n_fft;
+            double w = afx_mel_weight(i, f, n_mels, mel_lo, mel_hi, scale) * norm;
+            plan->mel_weights[(size_t)i * n_freq + k] = (float)w;
+            if (w > 0.0) {
+                if (k < lo) lo = k;
+                hi = k + 1;
+            }
+        }
+        plan->mel_lo[i] = lo < hi ? lo : 0;
+        plan->mel_hi[i] = hi;
+    }
+    return AFX_OK;
+}
+
+static afx_status build_dct(afx_plan *plan) {
+    const afx_params *p = &plan->p;
+    afx_status st = AFX_OK;
+    plan->dct = plan_alloc(plan, afx_mul_size((size_t)p->n_mfcc, (size_t)p->n_mels), sizeof(float), "DCT matrix", &st);
+    if (!plan->dct) return st;
+    for (int k = 0; k < p->n_mfcc; k++) {
+        double lifter = afx_kaldi_lifter(k, (double)p->cepstral_lifter);
+        for (int n = 0; n < p->n_mels; n++)
+            plan->dct[(size_t)k * p->n_mels + n] = (float)(afx_dct2_ortho(k, n, p->n_mels) * lifter);
+    }
+    return AFX_OK;
+}
+
+/* Resolves defaults and derived sizes from validated parameters. */
+static void derive_sizes(afx_plan *plan) {
+    afx_params *p = &plan->p;
+    plan->n_fft = afx_params_effective_n_fft(p);
+    plan->win = p->win_length > 0 ? p->win_length : p->n_fft;
+    plan->hop = p->hop_length;
+    p->n_fft = plan->n_fft;
+    p->win_length = plan->win;
+    if (p->f_max <= 0.0f) p->f_max = (float)(0.5 * (double)p->sample_rate + (double)p->f_max);
+    plan->n_freq = plan->n_fft / 2 + 1;
+    plan->framing = p->center ? AFX_FRAMING_CENTER : (p->snip_edges ? AFX_FRAMING_SNIP : AFX_FRAMING_NOSNIP);
+    plan->pad = plan->framing == AFX_FRAMING_NOSNIP ? AFX_PAD_IDX_KALDI
+                : p->pad_mode == AFX_PAD_CONSTANT   ? AFX_PAD_IDX_CONSTANT
+                                                    : AFX_PAD_IDX_REFLECT;
+    plan->fft_offset = afx_frame_fft_offset(plan->framing, plan->n_fft, plan->win);
+    plan->n_base = p->feature == AFX_FEATURE_SPECTROGRAM ? plan->n_freq : p->n_mels;
+    plan->n_features = p->feature == AFX_FEATURE_MFCC ? p->n_mfcc : plan->n_base;
+    plan->pooled_size = p->pooling == AFX_POOL_MEAN ? plan->n_features
+                        : p->pooling == AFX_POOL_MEAN_STD ? 2 * plan->n_features : 0;
+    plan->max_frames = afx_frame_count(plan->framing, p->max_samples, plan->n_fft, plan->win, plan->hop);
+    plan->db_ref_term = afx_db_ref_term(p->db_multiplier, p->db_amin, p->db_ref);
+}
+
+static afx_status select_backend(afx_plan *plan) {
+    /* Only the CPU backend exists in this version; CUDA is refused by validation in builds without it. */
+    plan->backend = AFX_BACKEND_CPU;
+    plan->ops = &afx_cpu_backend;
+    return AFX_OK;
+}
+
+afx_status afx_plan_create(const afx_params *params, afx_plan **out, char *err, size_t err_size) {
+    if (!out) return afx_fail(err, err_size, AFX_ERR_NULL_ARGUMENT, "afx_plan_create: plan output pointer is NULL");
+    *out = NULL;
+    afx_status st = afx_params_validate(params, err, err_size);
+    if (st != AFX_OK) return st;
+    afx_plan *plan = calloc(1, sizeof *plan);
+    if (!plan) return afx_fail(err, err_size, AFX_ERR_OUT_OF_MEMORY, "cannot allocate a plan");
+    plan->p = *params;
+    derive_sizes(plan);
+    st = build_window(plan);
+    if (st == AFX_OK && plan->p.feature != AFX_FEATURE_SPECTROGRAM) st = build_mel(plan);
+    if (st == AFX_OK && plan->p.feature == AFX_FEATURE_MFCC) st = build_dct(plan);
+    if (st == AFX_OK) st = select_backend(plan);
+    if (st == AFX_OK) st = plan->ops->init(plan);
+    if (st != AFX_OK) {
+        afx_fail(err, err_size, st, "%s", plan->err);
+        afx_plan_free(plan);
+        return st;
+    }
+    plan->err[0] = '\0';
+    *out = plan;
+    return AFX_OK;
+}
+
+void afx_plan_free(afx_plan *plan) {
+    if (!plan) return;
+    if (plan->ops) plan->ops->destroy(plan);
+    free(plan->window);
+    free(plan->mel_weights);
+    free(plan->mel_lo);
+    free(plan->mel_hi);
+    free(plan->dct);
+    free(plan);
+}
+
+const char *afx_plan_error(const afx_plan *plan) { return plan ? plan->err : "plan is NULL"; }
+afx_backend afx_plan_backend(const afx_plan *plan) { return plan ? plan->backend : AFX_BACKEND_CPU; }
+const afx_params *afx_plan_params(const afx_plan *plan) { return plan ? &plan->p : NULL; }
+int afx_plan_n_features(const afx_plan *plan) { return plan ? plan->n_features : 0; }
+
+int64_t afx_plan_frames_for_length(const afx_plan *plan, int64_t n_samples) {
+    if (!plan) return 0;
+    return afx_frame_count(plan->framing, n_samples, plan->n_fft, plan->win, plan->hop);
+}
+
+size_t afx_plan_output_size(const afx_plan *plan, int n_clips, int64_t frames_stride) {
+    if (!plan || n_clips <= 0) return 0;
+    if (plan->pooled_size) return afx_mul_size((size_t)n_clips, (size_t)plan->pooled_size);
+    if (frames_stride <= 0) return 0;
+    return afx_mul_size(afx_mul_size((size_t)n_clips, (size_t)plan->n_features), (size_t)frames_stride);
+}
+
+/* Checks a batch's shape against the plan; fills frame counts. Reads no samples. */
+afx_status afx_plan_output_shape(afx_plan *plan, const afx_input *in, int64_t *n_frames, int64_t *max_frames) {
+    if (!plan) return AFX_ERR_NULL_ARGUMENT;
+    plan->err[0] = '\0';
+    if (!in) return AFX_PLAN_FAIL(plan, AFX_ERR_NULL_ARGUMENT, "input batch is NULL");
+    if (in->n_clips < 1)
+        return AFX_PLAN_FAIL(plan, AFX_ERR_INVALID_INPUT, "n_clips=%d: a batch needs at least one clip", in->n_clips);
+    if (in->n_clips > plan->p.max_batch)
+        return AFX_PLAN_FAIL(plan, AFX_ERR_EXCEEDS_PLAN, "n_clips=%d exceeds the plan's max_batch=%d", in->n_clips,
+                             plan->p.max_batch);
+    if (!in->lengths) return AFX_PLAN_FAIL(plan, AFX_ERR_NULL_ARGUMENT, "input lengths array is NULL");
+    if (!in->clips) return AFX_PLAN_FAIL(plan, AFX_ERR_NULL_ARGUMENT, "input clips array is NULL");
+    if (in->format != AFX_SAMPLE_F32 && in->format != AFX_SAMPLE_S16)
+        return AFX_PLAN_FAIL(plan, AFX_ERR_INVALID_INPUT, "sample format %d is not f32 (0) or s16 (1)", (int)in->format);
+    if (in->n_channels < 1 || in->n_channels > 64)
+        return AFX_PLAN_FAIL(plan, AFX_ERR_INVALID_INPUT, "n_channels=%d must be in 1..64", in->n_channels);
+    int64_t most = 0;
+    for (int b = 0; b < in->n_clips; b++) {
+        int64_t n = in->lengths[b];
+        if (n < 0)
+            return AFX_PLAN_FAIL(plan, AFX_ERR_INVALID_INPUT, "clip %d (global index %llu): negative length %lld", b,
+                                 (unsigned long long)(in->first_clip_index + (uint64_t)b), (long long)n);
+        if (n > plan->p.max_samples)
+            return AFX_PLAN_FAIL(plan, AFX_ERR_EXCEEDS_PLAN,
+                                 "clip %d (global index %llu): %lld samples exceed the plan's max_samples=%lld", b,
+                                 (unsigned long long)(in->first_clip_index + (uint64_t)b), (long long)n,
+                                 (long long)plan->p.max_samples);
+        if (n > 0 && !in->clips[b])
+            return AFX_PLAN_FAIL(plan, AFX_ERR_NULL_ARGUMENT, "clip %d: samples pointer is NULL for length %lld", b,
+                                 (long long)n);
+        int64_t t = afx_plan_frames_for_length(plan, n);
+        if (n_frames) n_frames[b] = t;
+        if (t > most) most = t;
+    }
+    if (max_frames) *max_frames = most;
+    return AFX_OK;
+}
+
+afx_status afx_plan_execute(afx_plan *plan, const afx_input *in, afx_output *out) {
+    if (!plan) return AFX_ERR_NULL_ARGUMENT;
+    if (!out || !out->data || !out->n_frames)
+        return AFX_PLAN_FAIL(plan, AFX_ERR_NULL_ARGUMENT, "output, output data or n_frames is NULL");
+    int64_t most = 0;
+    AFX_FORWARD(afx_plan_output_shape(plan, in, out->n_frames, &most));
+    if (!plan->pooled_size && out->frames_stride < most)
+        return AFX_PLAN_FAIL(plan, AFX_ERR_EXCEEDS_PLAN,
+                             "frames_stride=%lld is smaller than the batch's largest frame count %lld",
+                             (long long)out->frames_stride, (long long)most);
+    return plan->ops->execute(plan, in, out);
+}

@@ -183,8 +183,9 @@ typedef enum afx_layout {
  * All parameters of a plan. Always fill with afx_params_init() first, then change fields.
  * Columns: meaning | unit | default | valid range.
  *
- * Framing. With center=1 (librosa/torch), frame t covers samples [t*hop - n_fft/2, t*hop + n_fft/2)
- * of the signal padded by pad_mode, and there are 1 + n/hop frames (n >= 1). With center=0 and
+ * Framing (integer division throughout). With center=1 (librosa/torch), frame t covers samples
+ * [t*hop - n_fft/2, t*hop - n_fft/2 + n_fft) of the signal padded by pad_mode, and there are
+ * 1 + (n + 2*(n_fft/2) - n_fft)/hop frames (1 + n/hop for even n_fft; n >= 1). With center=0 and
  * snip_edges=1 (Kaldi default, tf.signal), the window covers [t*hop, t*hop + win_length) and there
  * are 1 + (n - win_length)/hop frames (0 if n < win_length). With center=0 and snip_edges=0 (Kaldi),
  * there are (n + hop/2)/hop frames whose window starts at t*hop + hop/2 - win_length/2, and samples
@@ -208,7 +209,7 @@ typedef struct afx_params {
     /* --- framing and STFT --- */
     int n_fft;               /**< FFT size                          | samples| 512    | 1 .. 65536; see round_to_power_of_two */
     int win_length;          /**< window length; 0 means n_fft      | samples| 400    | 0 .. n_fft */
-    int hop_length;          /**< frame step; 0 means win_length/4  | samples| 160    | 0 .. 2^24 */
+    int hop_length;          /**< frame step                        | samples| 160    | 1 .. 2^24 */
     int round_to_power_of_two; /**< Kaldi: n_fft becomes the next power of two >= win_length | bool | 0 | 0/1 */
     afx_window window;       /**< window function                   | -      | HANN   | enum */
     int window_periodic;     /**< 1: periodic (torch/librosa), 0: symmetric (Kaldi, numpy) | bool | 1 | 0/1 */
@@ -270,7 +271,7 @@ AFX_API void afx_params_init(afx_params *params);
  */
 AFX_API afx_status afx_params_validate(const afx_params *params, char *err, size_t err_size);
 
-/** Effective n_fft after round_to_power_of_two, win_length and hop_length after their 0 defaults. */
+/** Effective n_fft (after round_to_power_of_two); 0 for NULL. */
 AFX_API int afx_params_effective_n_fft(const afx_params *params);
 
 /** Name of an enum value as the CLI spells it ("hann", "slaney", "utterance", ...); "?" if unknown. */
@@ -299,7 +300,7 @@ AFX_API const char *afx_plan_error(const afx_plan *plan);
 /** The backend the plan actually runs on (AUTO resolved). */
 AFX_API afx_backend afx_plan_backend(const afx_plan *plan);
 
-/** The validated parameters of the plan, with 0-defaults resolved (n_fft, win_length, hop_length, f_max). */
+/** The validated parameters of the plan, with 0-defaults resolved (n_fft, win_length, f_max). */
 AFX_API const afx_params *afx_plan_params(const afx_plan *plan);
 
 /** Values per frame: n_fft/2+1, n_mels or n_mfcc (+0: the energy replaces c0). With pooling this is

@@ -1,0 +1,37 @@
+/*
+ * log.h: log and decibel conversions, per element, and the per-clip top_db floor.
+ *
+ * dB follows librosa.power_to_db (librosa/core/spectrum.py): mult*log10(max(amin, x)) -
+ * mult*log10(max(amin, ref)), then max(x, clip_max - top_db). The max is taken per clip over its valid
+ * frames only, never across a batch (torchaudio's AmplitudeToDB takes it over the whole batch tensor).
+ */
+#ifndef AFX_LOG_H
+#define AFX_LOG_H
+
+#include "../common/afx_hd.h"
+
+enum { AFX_LB_LN = 0, AFX_LB_LOG10 = 1, AFX_LB_DB = 2 };
+
+/** log(max(x + offset, floor)) in base e or 10. */
+AFX_HD float afx_log_value(float x, float offset, float floor_, int base) {
+    float v = x + offset;
+    v = v > floor_ ? v : floor_;
+    return base == AFX_LB_LOG10 ? log10f(v) : logf(v);
+}
+
+/** The constant subtracted by dB conversion: mult * log10(max(amin, ref)). */
+AFX_HD float afx_db_ref_term(float mult, float amin, float ref) {
+    return mult * log10f(ref > amin ? ref : amin);
+}
+
+AFX_HD float afx_db_value(float x, float mult, float amin, float ref_term) {
+    return mult * log10f(x > amin ? x : amin) - ref_term;
+}
+
+/** top_db floor: max(x, clip_max - top_db). */
+AFX_HD float afx_top_db_floor(float x, float clip_max, float top_db) {
+    float lo = clip_max - top_db;
+    return x > lo ? x : lo;
+}
+
+#endif /* AFX_LOG_H */

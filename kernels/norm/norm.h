@@ -1,0 +1,25 @@
+/*
+ * norm.h: per-clip normalization applied element-wise once the statistics are known.
+ * Statistics are over a clip's valid frames only (never padded frames); variance is the population
+ * variance, as Kaldi's apply-cmvn uses.
+ */
+#ifndef AFX_NORM_H
+#define AFX_NORM_H
+
+#include "../common/afx_hd.h"
+
+/** 1 / sqrt(var + eps), or 1 when only the mean is removed. */
+AFX_HD double afx_norm_inv_std(double var, double eps, int norm_vars) {
+    if (!norm_vars) return 1.0;
+    double d = var + eps;
+    return d > 0.0 ? 1.0 / sqrt(d) : 1.0;
+}
+
+AFX_HD float afx_norm_apply(float x, double mean, double inv_std) { return (float)(((double)x - mean) * inv_std); }
+
+/** (x - lo) / (hi - lo), 0 when hi == lo. */
+AFX_HD float afx_minmax_apply(float x, double lo, double hi) {
+    return hi > lo ? (float)(((double)x - lo) / (hi - lo)) : 0.0f;
+}
+
+#endif /* AFX_NORM_H */
