@@ -154,8 +154,10 @@ size_t afx_plan_output_size(const afx_plan *plan, int n_clips, int64_t frames_st
     return afx_mul_size(afx_mul_size((size_t)n_clips, (size_t)plan->n_features), (size_t)frames_stride);
 }
 
-/* Checks a batch's shape against the plan; fills frame counts. Reads no samples. */
-afx_status afx_plan_output_shape(afx_plan *plan, const afx_input *in, int64_t *n_frames, int64_t *max_frames) {
+/* Checks a batch's shape against the plan and fills frame counts; with check_samples, also that every
+ * non-empty clip has a samples pointer. Reads no samples. */
+static afx_status check_batch(afx_plan *plan, const afx_input *in, int check_samples, int64_t *n_frames,
+                              int64_t *max_frames) {
     if (!plan) return AFX_ERR_NULL_ARGUMENT;
     plan->err[0] = '\0';
     if (!in) return AFX_PLAN_FAIL(plan, AFX_ERR_NULL_ARGUMENT, "input batch is NULL");
@@ -165,7 +167,7 @@ afx_status afx_plan_output_shape(afx_plan *plan, const afx_input *in, int64_t *n
         return AFX_PLAN_FAIL(plan, AFX_ERR_EXCEEDS_PLAN, "n_clips=%d exceeds the plan's max_batch=%d", in->n_clips,
                              plan->p.max_batch);
     if (!in->lengths) return AFX_PLAN_FAIL(plan, AFX_ERR_NULL_ARGUMENT, "input lengths array is NULL");
-    if (!in->clips) return AFX_PLAN_FAIL(plan, AFX_ERR_NULL_ARGUMENT, "input clips array is NULL");
+    if (check_samples && !in->clips) return AFX_PLAN_FAIL(plan, AFX_ERR_NULL_ARGUMENT, "input clips array is NULL");
     if (in->format != AFX_SAMPLE_F32 && in->format != AFX_SAMPLE_S16)
         return AFX_PLAN_FAIL(plan, AFX_ERR_INVALID_INPUT, "sample format %d is not f32 (0) or s16 (1)", (int)in->format);
     if (in->n_channels < 1 || in->n_channels > 64)
@@ -181,7 +183,7 @@ afx_status afx_plan_output_shape(afx_plan *plan, const afx_input *in, int64_t *n
                                  "clip %d (global index %llu): %lld samples exceed the plan's max_samples=%lld", b,
                                  (unsigned long long)(in->first_clip_index + (uint64_t)b), (long long)n,
                                  (long long)plan->p.max_samples);
-        if (n > 0 && !in->clips[b])
+        if (check_samples && n > 0 && !in->clips[b])
             return AFX_PLAN_FAIL(plan, AFX_ERR_NULL_ARGUMENT, "clip %d: samples pointer is NULL for length %lld", b,
                                  (long long)n);
         int64_t t = afx_plan_frames_for_length(plan, n);
@@ -192,12 +194,16 @@ afx_status afx_plan_output_shape(afx_plan *plan, const afx_input *in, int64_t *n
     return AFX_OK;
 }
 
+afx_status afx_plan_output_shape(afx_plan *plan, const afx_input *in, int64_t *n_frames, int64_t *max_frames) {
+    return check_batch(plan, in, 0, n_frames, max_frames);
+}
+
 afx_status afx_plan_execute(afx_plan *plan, const afx_input *in, afx_output *out) {
     if (!plan) return AFX_ERR_NULL_ARGUMENT;
     if (!out || !out->data || !out->n_frames)
         return AFX_PLAN_FAIL(plan, AFX_ERR_NULL_ARGUMENT, "output, output data or n_frames is NULL");
     int64_t most = 0;
-    AFX_FORWARD(afx_plan_output_shape(plan, in, out->n_frames, &most));
+    AFX_FORWARD(check_batch(plan, in, 1, out->n_frames, &most));
     if (!plan->pooled_size && out->frames_stride < most)
         return AFX_PLAN_FAIL(plan, AFX_ERR_EXCEEDS_PLAN,
                              "frames_stride=%lld is smaller than the batch's largest frame count %lld",

@@ -342,7 +342,8 @@ typedef struct afx_output {
 
 /**
  * Frame count of every clip of `in` (n_frames may be NULL) and the largest (max_frames, may be NULL).
- * Checks the batch against the plan (count, lengths); does not read samples.
+ * Checks the batch against the plan (count, lengths, channels). Only n_clips, lengths, n_channels and
+ * format are read: `clips` may be NULL here.
  */
 AFX_API afx_status afx_plan_output_shape(afx_plan *plan, const afx_input *in, int64_t *n_frames,
                                          int64_t *max_frames);
