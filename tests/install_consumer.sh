@@ -19,4 +19,9 @@ cmake -S "$src_dir/examples/consumer" -B "$tmp/consumer" -DCMAKE_PREFIX_PATH="$t
 cmake --build "$tmp/consumer" >/dev/null
 LD_LIBRARY_PATH="$libdir" "$tmp/consumer/c_example_shared" "$clip" | grep "80 mels x 143 frames"
 "$tmp/consumer/c_example_static" "$clip" | grep "80 mels x 143 frames"
-echo "install consumer: pkg-config, afx::afx and afx::afx_static all build and run"
+# The C example shown in README.md, compiled exactly as the README says.
+awk '/^```c$/{on=1;next} /^```$/{if(on){exit}} on' "$src_dir/README.md" > "$tmp/readme_example.c"
+test -s "$tmp/readme_example.c"
+cc "$tmp/readme_example.c" $(PKG_CONFIG_PATH="$libdir/pkgconfig" pkg-config --cflags --libs afx) -o "$tmp/readme_example"
+LD_LIBRARY_PATH="$libdir" "$tmp/readme_example" "$clip" | grep "80 mels x 143 frames"
+echo "install consumer: pkg-config, afx::afx, afx::afx_static and the README example all build and run"
