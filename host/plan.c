@@ -200,10 +200,11 @@ afx_status afx_plan_output_shape(afx_plan *plan, const afx_input *in, int64_t *n
 
 afx_status afx_plan_execute(afx_plan *plan, const afx_input *in, afx_output *out) {
     if (!plan) return AFX_ERR_NULL_ARGUMENT;
-    if (!out || !out->data || !out->n_frames)
-        return AFX_PLAN_FAIL(plan, AFX_ERR_NULL_ARGUMENT, "output, output data or n_frames is NULL");
+    if (!out || !out->n_frames) return AFX_PLAN_FAIL(plan, AFX_ERR_NULL_ARGUMENT, "output or output n_frames is NULL");
     int64_t most = 0;
     AFX_FORWARD(check_batch(plan, in, 1, out->n_frames, &most));
+    if (!out->data && afx_plan_output_size(plan, in->n_clips, plan->pooled_size ? 1 : most) > 0)
+        return AFX_PLAN_FAIL(plan, AFX_ERR_NULL_ARGUMENT, "output data is NULL");
     if (!plan->pooled_size && out->frames_stride < most)
         return AFX_PLAN_FAIL(plan, AFX_ERR_EXCEEDS_PLAN,
                              "frames_stride=%lld is smaller than the batch's largest frame count %lld",

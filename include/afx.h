@@ -135,7 +135,8 @@ typedef enum afx_window {
 } afx_window; /* M = win_length for periodic windows, win_length - 1 for symmetric ones */
 
 typedef enum afx_pad_mode {
-    AFX_PAD_REFLECT = 0,  /**< numpy/torch 'reflect': x[-1] = x[1] (edge not repeated) */
+    AFX_PAD_REFLECT = 0,  /**< numpy 'reflect': x[-1] = x[1] (edge not repeated); a clip shorter than the
+                               padding keeps reflecting, as numpy.pad does (torch refuses such clips) */
     AFX_PAD_CONSTANT = 1  /**< zeros */
 } afx_pad_mode;
 
@@ -191,6 +192,8 @@ typedef enum afx_layout {
  * there are (n + hop/2)/hop frames whose window starts at t*hop + hop/2 - win_length/2, and samples
  * outside the clip are mirrored as Kaldi does (x[-1] = x[0]). An empty clip (n = 0) has 0 frames.
  * With center=1 a window shorter than n_fft is centred in the FFT frame, as librosa and torch do.
+ * Kaldi's per-frame steps (dither, remove_dc_offset, energy, preemphasis) always act on the win_length
+ * samples that the window covers, in Kaldi's order (ProcessWindow), whatever the framing.
  */
 typedef struct afx_params {
     /* --- execution --- */
@@ -335,7 +338,7 @@ typedef struct afx_input {
  * take part in any statistic (top_db, normalization, mask mean, pooling).
  */
 typedef struct afx_output {
-    float *data;                  /**< afx_plan_output_size(plan, n_clips, frames_stride) floats */
+    float *data;                  /**< afx_plan_output_size(plan, n_clips, frames_stride) floats (NULL if 0) */
     int64_t frames_stride;        /**< time dimension of `data`; >= the batch's largest frame count */
     int64_t *n_frames;            /**< out: n_clips frame counts (-1 for a clip refused as invalid) */
 } afx_output;

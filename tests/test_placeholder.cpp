@@ -1,3 +1,0 @@
-#include <gtest/gtest.h>
-#include "afx.h"
-TEST(Placeholder, Builds) { EXPECT_EQ(AFX_OK, 0); }
