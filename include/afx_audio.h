@@ -20,7 +20,17 @@
  * and the problem. A clip with a NaN or Inf sample is refused (AFX_ERR_INVALID_INPUT). An empty
  * (0-sample) file is not an error: it gives n_samples = 0.
  *
- * Thread safety: all functions are thread-safe (no shared state).
+ * Argument errors: NULL path/data/opts/clip -> AFX_ERR_NULL_ARGUMENT; an out-of-range option field
+ * or rate -> AFX_ERR_INVALID_PARAM; a negative sample count or bad channel count given to
+ * afx_audio_resample -> AFX_ERR_INVALID_INPUT. afx_audio_resample of 0 samples gives *out == NULL.
+ * NaN/Inf messages give the sample index per channel and the channel.
+ *
+ * Limits of detection (libsndfile's): a WAV/AIFF whose data chunk is cut short is reported as
+ * truncated (AFX_ERR_DECODE); a cut Ogg stream decodes what is there without an error; a corrupt MP3
+ * may make libmpg123 print a warning on stderr from inside libsndfile.
+ *
+ * Thread safety: all functions are thread-safe. Opening a file is serialized internally (libsndfile
+ * keeps the reason for a failed open in process-wide state); decoding and resampling run in parallel.
  */
 #ifndef AFX_AUDIO_H
 #define AFX_AUDIO_H
