@@ -37,10 +37,11 @@
  * Thread safety
  * -------------
  * - There is no global mutable state. Functions that take no plan are thread-safe.
- * - A plan is not thread-safe: use one plan per thread (plans are independent). Const queries on a plan
- *   (output shape, n_features, backend) may run concurrently with each other but not with
- *   afx_plan_execute on the same plan. afx_plan_error() reads the plan's message buffer, which the next
- *   call on that plan overwrites.
+ * - A plan is not thread-safe: use one plan per thread (plans are independent). The functions taking a
+ *   const plan (afx_plan_n_features, afx_plan_frames_for_length, afx_plan_output_size,
+ *   afx_plan_backend, afx_plan_params) may run concurrently with each other but not with a call that
+ *   takes a non-const plan (afx_plan_output_shape, afx_plan_execute), which writes the plan's message
+ *   buffer. afx_plan_error() reads that buffer; the next such call on the plan overwrites it.
  *
  * Determinism
  * -----------
