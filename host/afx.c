@@ -260,17 +260,42 @@ afx_status afx_params_validate(const afx_params *p, char *err, size_t err_size) 
     return AFX_OK;
 }
 
-const char *afx_backend_name(afx_backend b) {
-    static const char *const names[] = {"cpu", "cuda", "auto"};
-    return (unsigned)b < 3 ? names[b] : "?";
+/* The spelling of every enum value, indexed by afx_enum_kind then value; each list ends with NULL. */
+static const char *const *const enum_names[AFX_ENUM_KIND_COUNT_] = {
+    [AFX_ENUM_BACKEND] = (const char *const[]){"cpu", "cuda", "auto", NULL},
+    [AFX_ENUM_FEATURE] = (const char *const[]){"spectrogram", "mel", "logmel", "db", "mfcc", NULL},
+    [AFX_ENUM_WINDOW] = (const char *const[]){"hann", "hamming", "povey", "blackman", "rectangular", NULL},
+    [AFX_ENUM_PAD_MODE] = (const char *const[]){"reflect", "constant", NULL},
+    [AFX_ENUM_MEL_SCALE] = (const char *const[]){"htk", "slaney", "kaldi", NULL},
+    [AFX_ENUM_MEL_NORM] = (const char *const[]){"none", "slaney", NULL},
+    [AFX_ENUM_LOG_TYPE] = (const char *const[]){"ln", "log10", "db", NULL},
+    [AFX_ENUM_NORMALIZE] = (const char *const[]){"none", "utterance", "feature", "minmax", NULL},
+    [AFX_ENUM_MASK_VALUE] = (const char *const[]){"zero", "mean", NULL},
+    [AFX_ENUM_POOLING] = (const char *const[]){"none", "mean", "meanstd", NULL},
+    [AFX_ENUM_LAYOUT] = (const char *const[]){"ft", "tf", NULL},
+};
+
+const char *afx_enum_name(afx_enum_kind kind, int value) {
+    if ((unsigned)kind >= AFX_ENUM_KIND_COUNT_ || value < 0) return NULL;
+    const char *const *names = enum_names[kind];
+    for (int v = 0; names[v]; v++)
+        if (v == value) return names[v];
+    return NULL;
 }
 
-const char *afx_feature_name(afx_feature f) {
-    static const char *const names[] = {"spectrogram", "mel", "logmel", "db", "mfcc"};
-    return (unsigned)f < 5 ? names[f] : "?";
+int afx_enum_value(afx_enum_kind kind, const char *name) {
+    if ((unsigned)kind >= AFX_ENUM_KIND_COUNT_ || !name) return -1;
+    const char *const *names = enum_names[kind];
+    for (int v = 0; names[v]; v++)
+        if (strcmp(names[v], name) == 0) return v;
+    return -1;
 }
 
-const char *afx_window_name(afx_window w) {
-    static const char *const names[] = {"hann", "hamming", "povey", "blackman", "rectangular"};
-    return (unsigned)w < 5 ? names[w] : "?";
+static const char *name_or_unknown(afx_enum_kind kind, int value) {
+    const char *name = afx_enum_name(kind, value);
+    return name ? name : "?";
 }
+
+const char *afx_backend_name(afx_backend b) { return name_or_unknown(AFX_ENUM_BACKEND, (int)b); }
+const char *afx_feature_name(afx_feature f) { return name_or_unknown(AFX_ENUM_FEATURE, (int)f); }
+const char *afx_window_name(afx_window w) { return name_or_unknown(AFX_ENUM_WINDOW, (int)w); }

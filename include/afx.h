@@ -278,7 +278,32 @@ AFX_API afx_status afx_params_validate(const afx_params *params, char *err, size
 /** Effective n_fft (after round_to_power_of_two); 0 for NULL. */
 AFX_API int afx_params_effective_n_fft(const afx_params *params);
 
-/** Name of an enum value as the CLI spells it ("hann", "slaney", "utterance", ...); "?" if unknown. */
+/** The enums of afx_params, for afx_enum_name() / afx_enum_value(). */
+typedef enum afx_enum_kind {
+    AFX_ENUM_BACKEND = 0,    /**< cpu, cuda, auto */
+    AFX_ENUM_FEATURE = 1,    /**< spectrogram, mel, logmel, db, mfcc */
+    AFX_ENUM_WINDOW = 2,     /**< hann, hamming, povey, blackman, rectangular */
+    AFX_ENUM_PAD_MODE = 3,   /**< reflect, constant */
+    AFX_ENUM_MEL_SCALE = 4,  /**< htk, slaney, kaldi */
+    AFX_ENUM_MEL_NORM = 5,   /**< none, slaney */
+    AFX_ENUM_LOG_TYPE = 6,   /**< ln, log10, db */
+    AFX_ENUM_NORMALIZE = 7,  /**< none, utterance, feature, minmax */
+    AFX_ENUM_MASK_VALUE = 8, /**< zero, mean */
+    AFX_ENUM_POOLING = 9,    /**< none, mean, meanstd */
+    AFX_ENUM_LAYOUT = 10,    /**< ft, tf */
+    AFX_ENUM_KIND_COUNT_     /**< not a kind: one past the last */
+} afx_enum_kind;
+
+/**
+ * The one spelling of each enum value, used by the CLI's options (and the bindings): the name of
+ * `value` in enum `kind`, or NULL when either is out of range. Values run from 0 without gaps, so
+ * `for (int v = 0; afx_enum_name(k, v); v++)` lists every name of a kind.
+ */
+AFX_API const char *afx_enum_name(afx_enum_kind kind, int value);
+/** The value named `name` (exact, case-sensitive) in enum `kind`, or -1 if there is none. */
+AFX_API int afx_enum_value(afx_enum_kind kind, const char *name);
+
+/** Shorthands of afx_enum_name for three enums; "?" instead of NULL when out of range. */
 AFX_API const char *afx_backend_name(afx_backend b);
 AFX_API const char *afx_feature_name(afx_feature f);
 AFX_API const char *afx_window_name(afx_window w);

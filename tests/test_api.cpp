@@ -497,3 +497,30 @@ TEST(ApiInvalidInput, NonFiniteClipRefusedOthersComputed) {
 }
 
 }  // namespace
+
+// afx_enum_name / afx_enum_value: every name round-trips, names are unique within a kind, the lists
+// match the enum ranges the header documents, and unknown kinds, values and names are refused.
+TEST(ApiNames, EnumNamesRoundTrip) {
+    const int counts[AFX_ENUM_KIND_COUNT_] = {3, 5, 5, 2, 3, 2, 3, 4, 2, 3, 2};
+    for (int k = 0; k < AFX_ENUM_KIND_COUNT_; k++) {
+        SCOPED_TRACE(testing::Message() << "kind " << k);
+        const afx_enum_kind kind = (afx_enum_kind)k;
+        std::set<std::string> seen;
+        for (int v = 0; v < counts[k]; v++) {
+            const char *name = afx_enum_name(kind, v);
+            ASSERT_NE(name, nullptr) << "value " << v;
+            EXPECT_TRUE(seen.insert(name).second) << "duplicate name " << name;
+            EXPECT_EQ(afx_enum_value(kind, name), v) << name;
+        }
+        EXPECT_EQ(afx_enum_name(kind, counts[k]), nullptr);
+        EXPECT_EQ(afx_enum_name(kind, -1), nullptr);
+        EXPECT_EQ(afx_enum_value(kind, "no-such-name"), -1);
+        EXPECT_EQ(afx_enum_value(kind, nullptr), -1);
+    }
+    EXPECT_EQ(afx_enum_name(AFX_ENUM_KIND_COUNT_, 0), nullptr);
+    EXPECT_EQ(afx_enum_value(AFX_ENUM_WINDOW, "povey"), (int)AFX_WINDOW_POVEY);
+    EXPECT_EQ(afx_enum_value(AFX_ENUM_POOLING, "meanstd"), (int)AFX_POOL_MEAN_STD);
+    EXPECT_EQ(afx_enum_value(AFX_ENUM_LOG_TYPE, "db"), (int)AFX_LOG_DB);
+    EXPECT_EQ(afx_enum_value(AFX_ENUM_WINDOW, "Hann"), -1);  // exact, case-sensitive
+    EXPECT_STREQ(afx_window_name(AFX_WINDOW_BLACKMAN), afx_enum_name(AFX_ENUM_WINDOW, AFX_WINDOW_BLACKMAN));
+}

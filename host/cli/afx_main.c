@@ -46,43 +46,6 @@ enum { EXIT_ALL_OK = 0, EXIT_SOME_FAILED = 1, EXIT_USAGE = 2 };
 /* Option table                                                                                   */
 /* ---------------------------------------------------------------------------------------------- */
 
-/* One accepted word of an enum option and the value it stands for. Lists end with word == NULL. */
-typedef struct enum_word {
-    const char *word;
-    int value;
-} enum_word;
-
-static const enum_word BACKEND_WORDS[] = {
-    {"cpu", AFX_BACKEND_CPU}, {"cuda", AFX_BACKEND_CUDA}, {"auto", AFX_BACKEND_AUTO}, {NULL, 0}};
-static const enum_word WINDOW_WORDS[] = {{"hann", AFX_WINDOW_HANN},
-                                         {"hamming", AFX_WINDOW_HAMMING},
-                                         {"povey", AFX_WINDOW_POVEY},
-                                         {"blackman", AFX_WINDOW_BLACKMAN},
-                                         {"rectangular", AFX_WINDOW_RECTANGULAR},
-                                         {NULL, 0}};
-static const enum_word PAD_WORDS[] = {{"reflect", AFX_PAD_REFLECT}, {"constant", AFX_PAD_CONSTANT}, {NULL, 0}};
-static const enum_word FEATURE_WORDS[] = {{"spectrogram", AFX_FEATURE_SPECTROGRAM},
-                                          {"mel", AFX_FEATURE_MEL},
-                                          {"logmel", AFX_FEATURE_LOGMEL},
-                                          {"db", AFX_FEATURE_DB},
-                                          {"mfcc", AFX_FEATURE_MFCC},
-                                          {NULL, 0}};
-static const enum_word LOG_WORDS[] = {{"ln", AFX_LOG_LN}, {"log10", AFX_LOG_LOG10}, {NULL, 0}};
-static const enum_word MFCC_LOG_WORDS[] = {
-    {"db", AFX_LOG_DB}, {"ln", AFX_LOG_LN}, {"log10", AFX_LOG_LOG10}, {NULL, 0}};
-static const enum_word MEL_SCALE_WORDS[] = {
-    {"htk", AFX_MEL_HTK}, {"slaney", AFX_MEL_SLANEY}, {"kaldi", AFX_MEL_KALDI}, {NULL, 0}};
-static const enum_word MEL_NORM_WORDS[] = {{"none", AFX_MEL_NORM_NONE}, {"slaney", AFX_MEL_NORM_SLANEY}, {NULL, 0}};
-static const enum_word NORM_WORDS[] = {{"none", AFX_NORM_NONE},
-                                       {"utterance", AFX_NORM_UTTERANCE},
-                                       {"feature", AFX_NORM_FEATURE},
-                                       {"minmax", AFX_NORM_MINMAX},
-                                       {NULL, 0}};
-static const enum_word MASK_WORDS[] = {{"zero", AFX_MASK_ZERO}, {"mean", AFX_MASK_MEAN}, {NULL, 0}};
-static const enum_word POOL_WORDS[] = {
-    {"none", AFX_POOL_NONE}, {"mean", AFX_POOL_MEAN}, {"meanstd", AFX_POOL_MEAN_STD}, {NULL, 0}};
-static const enum_word LAYOUT_WORDS[] = {{"ft", AFX_LAYOUT_FT}, {"tf", AFX_LAYOUT_TF}, {NULL, 0}};
-
 /* Enum fields are written through an int lvalue; make sure they have int's size. */
 _Static_assert(sizeof(afx_backend) == sizeof(int) && sizeof(afx_feature) == sizeof(int) &&
                    sizeof(afx_window) == sizeof(int) && sizeof(afx_pad_mode) == sizeof(int) &&
@@ -111,7 +74,8 @@ typedef struct cli_option {
     const char *field;       /* name of the afx_params field it sets (NULL if none) */
     int short_name;          /* single-letter alias or 0 */
     size_t offset;           /* field of afx_params */
-    const enum_word *words;  /* OPT_ENUM */
+    afx_enum_kind enum_kind; /* OPT_ENUM: whose names (afx_enum_name) the option accepts */
+    int enum_limit;          /* OPT_ENUM: accept only values below this (0: every value) */
     double set_value;        /* OPT_SET_INT / OPT_SET_FLOAT */
     const char *metavar;     /* value placeholder in --help (enums list their words) */
     const char *help;
@@ -121,13 +85,15 @@ typedef struct cli_option {
 #define HEADING(t) {.kind = OPT_HEADING, .name = (t)}
 #define INT_OPT(n, f, mv, h) {.kind = OPT_INT, .name = (n), .field = #f, .offset = FIELD(f), .metavar = (mv), .help = (h)}
 #define FLOAT_OPT(n, f, mv, h) {.kind = OPT_FLOAT, .name = (n), .field = #f, .offset = FIELD(f), .metavar = (mv), .help = (h)}
-#define ENUM_OPT(n, f, w, h) {.kind = OPT_ENUM, .name = (n), .field = #f, .offset = FIELD(f), .words = (w), .help = (h)}
+#define ENUM_OPT(n, f, k, lim, h)                                                                        \
+    {.kind = OPT_ENUM, .name = (n), .field = #f, .offset = FIELD(f), .enum_kind = (k), .enum_limit = (lim), \
+     .help = (h)}
 #define SET_INT(n, f, v, h) {.kind = OPT_SET_INT, .name = (n), .offset = FIELD(f), .set_value = (v), .help = (h)}
 #define SET_FLOAT(n, f, v, h) {.kind = OPT_SET_FLOAT, .name = (n), .offset = FIELD(f), .set_value = (v), .help = (h)}
 
 static const cli_option OPTIONS[] = {
     HEADING("Execution"),
-    ENUM_OPT("backend", backend, BACKEND_WORDS, "where to compute"),
+    ENUM_OPT("backend", backend, AFX_ENUM_BACKEND, 0, "where to compute"),
     INT_OPT("batch-size", max_batch, "N", "clips per execute call"),
     {.kind = OPT_OUTPUT, .name = "output", .short_name = 'o', .metavar = "DIR",
      .help = "output folder, created if missing (required)"},
@@ -149,24 +115,24 @@ static const cli_option OPTIONS[] = {
     INT_OPT("win-length", win_length, "N", "window length in samples (0 = n-fft)"),
     INT_OPT("hop-length", hop_length, "N", "frame step in samples"),
     SET_INT("round-pow2", round_to_power_of_two, 1, "FFT size = next power of two >= win-length (Kaldi)"),
-    ENUM_OPT("window", window, WINDOW_WORDS, "window function"),
+    ENUM_OPT("window", window, AFX_ENUM_WINDOW, 0, "window function"),
     SET_INT("periodic-window", window_periodic, 1, "periodic window (torch, librosa)"),
     SET_INT("symmetric-window", window_periodic, 0, "symmetric window (Kaldi, numpy)"),
     SET_INT("center", center, 1, "pad n-fft/2 samples on each side (librosa, torch)"),
     SET_INT("no-center", center, 0, "no centre padding"),
-    ENUM_OPT("pad-mode", pad_mode, PAD_WORDS, "padding used with --center"),
+    ENUM_OPT("pad-mode", pad_mode, AFX_ENUM_PAD_MODE, 0, "padding used with --center"),
     SET_INT("snip-edges", snip_edges, 1, "with --no-center: only frames that fit in the clip (Kaldi)"),
     SET_INT("no-snip-edges", snip_edges, 0, "with --no-center: Kaldi frames mirrored at the edges"),
     FLOAT_OPT("power", power, "P", "spectrogram exponent (1 magnitude, 2 power)"),
 
     HEADING("Feature"),
-    ENUM_OPT("feature", feature, FEATURE_WORDS, "what to compute"),
+    ENUM_OPT("feature", feature, AFX_ENUM_FEATURE, 0, "what to compute"),
     INT_OPT("n-mels", n_mels, "N", "number of mel filters"),
     FLOAT_OPT("f-min", f_min, "HZ", "lowest mel filter edge"),
     FLOAT_OPT("f-max", f_max, "HZ", "highest mel filter edge (0 = Nyquist, < 0 = Nyquist + value)"),
-    ENUM_OPT("mel-scale", mel_scale, MEL_SCALE_WORDS, "mel formula"),
-    ENUM_OPT("mel-norm", mel_norm, MEL_NORM_WORDS, "mel filter normalization"),
-    ENUM_OPT("log", log_base, LOG_WORDS, "logarithm of --feature logmel"),
+    ENUM_OPT("mel-scale", mel_scale, AFX_ENUM_MEL_SCALE, 0, "mel formula"),
+    ENUM_OPT("mel-norm", mel_norm, AFX_ENUM_MEL_NORM, 0, "mel filter normalization"),
+    ENUM_OPT("log", log_base, AFX_ENUM_LOG_TYPE, AFX_LOG_DB, "logarithm of --feature logmel"),
     FLOAT_OPT("log-floor", log_floor, "X", "log(max(x + offset, floor))"),
     FLOAT_OPT("log-offset", log_offset, "X", "added before the log"),
     FLOAT_OPT("db-multiplier", db_multiplier, "X", "10 for power, 20 for magnitude"),
@@ -174,23 +140,23 @@ static const cli_option OPTIONS[] = {
     FLOAT_OPT("amin", db_amin, "X", "floor before the dB log"),
     FLOAT_OPT("top-db", top_db, "DB", "per clip: out >= max - top-db (negative disables)"),
     INT_OPT("n-mfcc", n_mfcc, "N", "MFCC coefficients kept"),
-    ENUM_OPT("mfcc-log", mfcc_log, MFCC_LOG_WORDS, "log of the mel spectrum before the DCT"),
+    ENUM_OPT("mfcc-log", mfcc_log, AFX_ENUM_LOG_TYPE, 0, "log of the mel spectrum before the DCT"),
     FLOAT_OPT("lifter", cepstral_lifter, "Q", "Kaldi cepstral lifter (0 disables)"),
     SET_INT("mfcc-energy", mfcc_energy, 1, "Kaldi use-energy: c0 = log frame energy"),
     SET_INT("no-raw-energy", raw_energy, 0, "energy after pre-emphasis and window (Kaldi raw-energy false)"),
     FLOAT_OPT("energy-floor", energy_floor, "X", "Kaldi energy floor (0 disables)"),
 
     HEADING("Post-processing"),
-    ENUM_OPT("normalize", normalize, NORM_WORDS, "per-clip normalization"),
+    ENUM_OPT("normalize", normalize, AFX_ENUM_NORMALIZE, 0, "per-clip normalization"),
     SET_INT("no-norm-vars", norm_vars, 0, "normalize the mean only, not the variance"),
     FLOAT_OPT("norm-eps", norm_eps, "X", "(x - mean) / sqrt(var + eps)"),
     INT_OPT("time-masks", n_time_masks, "N", "SpecAugment time masks per clip"),
     INT_OPT("time-mask-param", time_mask_param, "T", "widest time mask in frames"),
     INT_OPT("freq-masks", n_freq_masks, "N", "SpecAugment frequency masks per clip"),
     INT_OPT("freq-mask-param", freq_mask_param, "F", "widest frequency mask in bins"),
-    ENUM_OPT("mask-value", mask_value, MASK_WORDS, "what masked elements become"),
-    ENUM_OPT("pool", pooling, POOL_WORDS, "pool over time into one vector per clip"),
-    ENUM_OPT("layout", layout, LAYOUT_WORDS, "ft: (features, frames), tf: (frames, features)"),
+    ENUM_OPT("mask-value", mask_value, AFX_ENUM_MASK_VALUE, 0, "what masked elements become"),
+    ENUM_OPT("pool", pooling, AFX_ENUM_POOLING, 0, "pool over time into one vector per clip"),
+    ENUM_OPT("layout", layout, AFX_ENUM_LAYOUT, 0, "ft: (features, frames), tf: (frames, features)"),
 };
 #define N_OPTIONS (sizeof OPTIONS / sizeof OPTIONS[0])
 
@@ -215,22 +181,23 @@ static float float_value(const afx_params *p, size_t offset)
     return *(const float *)(const void *)((const char *)p + offset);
 }
 
-/* Word of an enum value, "?" if none. */
-static const char *enum_word_of(const enum_word *words, int value)
+/* Whether the option accepts enum value v (which afx_enum_name knows). */
+static int enum_accepts(const cli_option *o, int v) { return o->enum_limit == 0 || v < o->enum_limit; }
+
+/* Name of an enum value, "?" if none. */
+static const char *enum_word_of(const cli_option *o, int value)
 {
-    for (const enum_word *w = words; w->word != NULL; w++)
-        if (w->value == value)
-            return w->word;
-    return "?";
+    const char *name = afx_enum_name(o->enum_kind, value);
+    return name ? name : "?";
 }
 
-/* Writes "a|b|c" (the words of an enum) into buf. */
-static void enum_choices(const enum_word *words, char *buf, size_t size)
+/* Writes "a|b|c" (the names the option accepts) into buf. */
+static void enum_choices(const cli_option *o, char *buf, size_t size)
 {
     size_t len = 0;
     buf[0] = '\0';
-    for (const enum_word *w = words; w->word != NULL && len < size; w++) {
-        int n = snprintf(buf + len, size - len, "%s%s", len ? "|" : "", w->word);
+    for (int v = 0; afx_enum_name(o->enum_kind, v) != NULL && enum_accepts(o, v) && len < size; v++) {
+        int n = snprintf(buf + len, size - len, "%s%s", len ? "|" : "", afx_enum_name(o->enum_kind, v));
         if (n < 0)
             break;
         len += (size_t)n;
@@ -264,7 +231,7 @@ static void option_default(const cli_option *o, const afx_params *d, char *buf, 
     switch (o->kind) {
     case OPT_INT: snprintf(buf, size, "%d", int_value(d, o->offset)); break;
     case OPT_FLOAT: snprintf(buf, size, "%g", (double)float_value(d, o->offset)); break;
-    case OPT_ENUM: snprintf(buf, size, "%s", enum_word_of(o->words, int_value(d, o->offset))); break;
+    case OPT_ENUM: snprintf(buf, size, "%s", enum_word_of(o, int_value(d, o->offset))); break;
     case OPT_SET_INT: snprintf(buf, size, "%s", int_value(d, o->offset) == (int)o->set_value ? "on" : "off"); break;
     case OPT_SET_FLOAT:
         snprintf(buf, size, "%s", float_value(d, o->offset) == (float)o->set_value ? "on" : "off");
@@ -279,7 +246,7 @@ static void print_option(FILE *f, const cli_option *o, const afx_params *d)
 {
     char choices[128] = "";
     if (o->kind == OPT_ENUM)
-        enum_choices(o->words, choices, sizeof choices);
+        enum_choices(o, choices, sizeof choices);
     const char *metavar = o->kind == OPT_ENUM ? choices : (o->metavar ? o->metavar : "");
 
     char left[192];
@@ -395,18 +362,17 @@ static int parse_float(const char *opt, const char *s, float *out)
     return 0;
 }
 
-/* Parses an enum word. Returns 0 or prints the accepted words and returns -1. */
-static int parse_enum(const char *opt, const enum_word *words, const char *s, int *out)
+/* Parses an enum name. Returns 0 or prints the accepted names and returns -1. */
+static int parse_enum(const cli_option *o, const char *s, int *out)
 {
-    for (const enum_word *w = words; w->word != NULL; w++) {
-        if (strcmp(w->word, s) == 0) {
-            *out = w->value;
-            return 0;
-        }
+    int v = afx_enum_value(o->enum_kind, s);
+    if (v >= 0 && enum_accepts(o, v)) {
+        *out = v;
+        return 0;
     }
     char choices[128];
-    enum_choices(words, choices, sizeof choices);
-    fprintf(stderr, "afx: --%s: unknown value '%s' (expected one of %s)\n", opt, s, choices);
+    enum_choices(o, choices, sizeof choices);
+    fprintf(stderr, "afx: --%s: unknown value '%s' (expected one of %s)\n", o->name, s, choices);
     return -1;
 }
 
@@ -422,7 +388,7 @@ static int apply_option(const cli_option *o, const char *arg, afx_params *p, cli
         return 0;
     }
     case OPT_FLOAT: return parse_float(o->name, arg, float_field(p, o->offset));
-    case OPT_ENUM: return parse_enum(o->name, o->words, arg, int_field(p, o->offset));
+    case OPT_ENUM: return parse_enum(o, arg, int_field(p, o->offset));
     case OPT_SET_INT: *int_field(p, o->offset) = (int)o->set_value; return 0;
     case OPT_SET_FLOAT: *float_field(p, o->offset) = (float)o->set_value; return 0;
     case OPT_SEED: {
