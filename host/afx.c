@@ -115,20 +115,19 @@ static int next_pow2(int v) {
     return r;
 }
 
-static int effective_win(const afx_params *p) { return p->win_length > 0 ? p->win_length : p->n_fft; }
+int afx_params_effective_win(const afx_params *p) { return p->win_length > 0 ? p->win_length : p->n_fft; }
 
 int afx_params_effective_n_fft(const afx_params *p) {
     if (!p) return 0;
-    return p->round_to_power_of_two ? next_pow2(effective_win(p)) : p->n_fft;
+    return p->round_to_power_of_two ? next_pow2(afx_params_effective_win(p)) : p->n_fft;
 }
 
-/* f_max as used: 0 means Nyquist, negative counts down from Nyquist (Kaldi high_freq). */
-static double effective_f_max(const afx_params *p) {
+double afx_params_effective_f_max(const afx_params *p) {
     double nyq = 0.5 * (double)p->sample_rate;
     return p->f_max > 0.0f ? (double)p->f_max : nyq + (double)p->f_max;
 }
 
-static int features_per_frame(const afx_params *p, int n_freq) {
+int afx_params_n_features(const afx_params *p, int n_freq) {
     switch (p->feature) {
     case AFX_FEATURE_SPECTROGRAM: return n_freq;
     case AFX_FEATURE_MFCC: return p->n_mfcc;
@@ -148,7 +147,7 @@ static int is_bool(int v) { return v == 0 || v == 1; }
 /* Checks that every mel filter has at least one non-zero weight over the FFT bins. */
 static afx_status check_mel_filters(const afx_params *p, int n_fft, char *err, size_t err_size) {
     int scale = (int)p->mel_scale;
-    double f_lo = p->f_min, f_hi = effective_f_max(p);
+    double f_lo = p->f_min, f_hi = afx_params_effective_f_max(p);
     double mel_lo = afx_hz_to_mel(f_lo, scale), mel_hi = afx_hz_to_mel(f_hi, scale);
     int n_freq = n_fft / 2 + 1;
     for (int i = 0; i < p->n_mels; i++) {
@@ -195,10 +194,10 @@ afx_status afx_params_validate(const afx_params *p, char *err, size_t err_size) 
     CHECK(p->win_length >= 0, "win_length=%d must be >= 0 (0 means n_fft)", p->win_length);
     CHECK(p->win_length <= 65536, "win_length=%d must be <= 65536", p->win_length);
     if (p->round_to_power_of_two)
-        CHECK(effective_win(p) >= 1, "win_length=%d (or n_fft=%d) must be >= 1 with round_to_power_of_two",
+        CHECK(afx_params_effective_win(p) >= 1, "win_length=%d (or n_fft=%d) must be >= 1 with round_to_power_of_two",
               p->win_length, p->n_fft);
     int n_fft = afx_params_effective_n_fft(p);
-    int win = effective_win(p);
+    int win = afx_params_effective_win(p);
     CHECK(win <= n_fft, "win_length=%d must be <= n_fft=%d", win, n_fft);
     CHECK(p->hop_length >= 1 && p->hop_length <= (1 << 24), "hop_length=%d must be in 1..2^24", p->hop_length);
     CHECK((unsigned)p->window <= AFX_WINDOW_RECTANGULAR, "window=%d is not a valid afx_window", (int)p->window);
@@ -211,7 +210,7 @@ afx_status afx_params_validate(const afx_params *p, char *err, size_t err_size) 
 
     int n_freq = n_fft / 2 + 1;
     if (uses_mel(p)) {
-        double nyq = 0.5 * (double)p->sample_rate, f_max = effective_f_max(p);
+        double nyq = 0.5 * (double)p->sample_rate, f_max = afx_params_effective_f_max(p);
         CHECK((unsigned)p->mel_scale <= AFX_MEL_KALDI, "mel_scale=%d is not a valid afx_mel_scale", (int)p->mel_scale);
         CHECK((unsigned)p->mel_norm <= AFX_MEL_NORM_SLANEY, "mel_norm=%d is not a valid afx_mel_norm", (int)p->mel_norm);
         CHECK(p->n_mels >= 1 && p->n_mels <= n_freq, "n_mels=%d must be in 1..%d (n_fft/2+1 for n_fft=%d)", p->n_mels,
@@ -248,7 +247,7 @@ afx_status afx_params_validate(const afx_params *p, char *err, size_t err_size) 
     CHECK((unsigned)p->normalize <= AFX_NORM_MINMAX, "normalize=%d is not a valid afx_normalize", (int)p->normalize);
     CHECK(is_bool(p->norm_vars), "norm_vars=%d must be 0 or 1", p->norm_vars);
     CHECK(isfinite(p->norm_eps) && p->norm_eps >= 0.0f, "norm_eps=%g must be >= 0", (double)p->norm_eps);
-    int n_features = features_per_frame(p, n_freq);
+    int n_features = afx_params_n_features(p, n_freq);
     CHECK(p->n_time_masks >= 0 && p->n_time_masks <= 1024, "n_time_masks=%d must be in 0..1024", p->n_time_masks);
     CHECK(p->n_freq_masks >= 0 && p->n_freq_masks <= 1024, "n_freq_masks=%d must be in 0..1024", p->n_freq_masks);
     CHECK(p->time_mask_param >= 0, "time_mask_param=%d must be >= 0", p->time_mask_param);

@@ -68,6 +68,11 @@ afx_status afx_fail(char *buf, size_t size, afx_status status, const char *fmt, 
         if (afx_st_ != AFX_OK) return afx_st_; \
     } while (0)
 
+/* Derived parameters, one definition each (afx.c), used by validation and by plan creation. */
+int afx_params_effective_win(const afx_params *p);           /* win_length, or n_fft when 0 */
+double afx_params_effective_f_max(const afx_params *p);      /* 0: Nyquist; < 0: Nyquist + f_max (Kaldi) */
+int afx_params_n_features(const afx_params *p, int n_freq);  /* values per output frame */
+
 /* The CPU backend's table (cpu/cpu_backend.c). */
 extern const afx_backend_ops afx_cpu_backend;
 

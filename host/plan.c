@@ -76,11 +76,11 @@ static afx_status build_dct(afx_plan *plan) {
 static void derive_sizes(afx_plan *plan) {
     afx_params *p = &plan->p;
     plan->n_fft = afx_params_effective_n_fft(p);
-    plan->win = p->win_length > 0 ? p->win_length : p->n_fft;
+    plan->win = afx_params_effective_win(p);
     plan->hop = p->hop_length;
     p->n_fft = plan->n_fft;
     p->win_length = plan->win;
-    if (p->f_max <= 0.0f) p->f_max = (float)(0.5 * (double)p->sample_rate + (double)p->f_max);
+    p->f_max = (float)afx_params_effective_f_max(p);
     plan->n_freq = plan->n_fft / 2 + 1;
     plan->framing = p->center ? AFX_FRAMING_CENTER : (p->snip_edges ? AFX_FRAMING_SNIP : AFX_FRAMING_NOSNIP);
     plan->pad = plan->framing == AFX_FRAMING_NOSNIP ? AFX_PAD_IDX_KALDI
@@ -88,7 +88,7 @@ static void derive_sizes(afx_plan *plan) {
                                                     : AFX_PAD_IDX_REFLECT;
     plan->fft_offset = afx_frame_fft_offset(plan->framing, plan->n_fft, plan->win);
     plan->n_base = p->feature == AFX_FEATURE_SPECTROGRAM ? plan->n_freq : p->n_mels;
-    plan->n_features = p->feature == AFX_FEATURE_MFCC ? p->n_mfcc : plan->n_base;
+    plan->n_features = afx_params_n_features(p, plan->n_freq);
     plan->pooled_size = p->pooling == AFX_POOL_MEAN ? plan->n_features
                         : p->pooling == AFX_POOL_MEAN_STD ? 2 * plan->n_features : 0;
     plan->max_frames = afx_frame_count(plan->framing, p->max_samples, plan->n_fft, plan->win, plan->hop);
