@@ -107,7 +107,18 @@ void afx_params_init(afx_params *p) {
     p->mask_value = AFX_MASK_ZERO;
     p->pooling = AFX_POOL_NONE;
     p->layout = AFX_LAYOUT_FT;
+    p->mel_linspace_freqs = 0;
+    p->mel_zero_dc = 0;
+    p->dct_norm = AFX_DCT_ORTHO;
+    p->drop_last_frame = 0;
+    p->log_range = -1.0f;
+    p->out_scale = 1.0f;
+    p->out_bias = 0.0f;
+    p->output_dtype = AFX_DTYPE_F32;
+    p->cuda_device = 0;
 }
+
+size_t afx_dtype_size(afx_dtype dtype) { return dtype == AFX_DTYPE_F32 ? sizeof(float) : sizeof(uint16_t); }
 
 static int next_pow2(int v) {
     int r = 1;
@@ -152,8 +163,8 @@ static afx_status check_mel_filters(const afx_params *p, int n_fft, char *err, s
     int n_freq = n_fft / 2 + 1;
     for (int i = 0; i < p->n_mels; i++) {
         int nonzero = 0;
-        for (int k = 0; k < n_freq && !nonzero; k++) {
-            double f = (double)k * p->sample_rate / n_fft;
+        for (int k = p->mel_zero_dc ? 1 : 0; k < n_freq && !nonzero; k++) {
+            double f = afx_mel_bin_freq(k, p->sample_rate, n_fft, p->mel_linspace_freqs);
             nonzero = afx_mel_weight(i, f, p->n_mels, mel_lo, mel_hi, scale) > 0.0;
         }
         if (!nonzero) {
@@ -256,6 +267,17 @@ afx_status afx_params_validate(const afx_params *p, char *err, size_t err_size) 
     CHECK((unsigned)p->mask_value <= AFX_MASK_MEAN, "mask_value=%d is not a valid afx_mask_value", (int)p->mask_value);
     CHECK((unsigned)p->pooling <= AFX_POOL_MEAN_STD, "pooling=%d is not a valid afx_pooling", (int)p->pooling);
     CHECK((unsigned)p->layout <= AFX_LAYOUT_TF, "layout=%d is not a valid afx_layout", (int)p->layout);
+    CHECK(is_bool(p->mel_linspace_freqs), "mel_linspace_freqs=%d must be 0 or 1", p->mel_linspace_freqs);
+    CHECK(is_bool(p->mel_zero_dc), "mel_zero_dc=%d must be 0 or 1", p->mel_zero_dc);
+    CHECK((unsigned)p->dct_norm <= AFX_DCT_TF, "dct_norm=%d is not a valid afx_dct_norm", (int)p->dct_norm);
+    CHECK(is_bool(p->drop_last_frame), "drop_last_frame=%d must be 0 or 1", p->drop_last_frame);
+    CHECK(!isnan(p->log_range) && p->log_range < INFINITY, "log_range=%g must be finite (negative disables it)",
+          (double)p->log_range);
+    CHECK(isfinite(p->out_scale), "out_scale=%g must be finite", (double)p->out_scale);
+    CHECK(isfinite(p->out_bias), "out_bias=%g must be finite", (double)p->out_bias);
+    CHECK((unsigned)p->output_dtype <= AFX_DTYPE_BF16, "output_dtype=%d is not a valid afx_dtype",
+          (int)p->output_dtype);
+    CHECK(p->cuda_device >= 0 && p->cuda_device <= 1023, "cuda_device=%d must be in 0..1023", p->cuda_device);
     return AFX_OK;
 }
 
@@ -272,6 +294,9 @@ static const char *const *const enum_names[AFX_ENUM_KIND_COUNT_] = {
     [AFX_ENUM_MASK_VALUE] = (const char *const[]){"zero", "mean", NULL},
     [AFX_ENUM_POOLING] = (const char *const[]){"none", "mean", "meanstd", NULL},
     [AFX_ENUM_LAYOUT] = (const char *const[]){"ft", "tf", NULL},
+    [AFX_ENUM_DCT_NORM] = (const char *const[]){"ortho", "tf", NULL},
+    [AFX_ENUM_DTYPE] = (const char *const[]){"f32", "f16", "bf16", NULL},
+    [AFX_ENUM_PRESET] = (const char *const[]){"librosa", "torchaudio", "kaldi", "whisper", "tf", NULL},
 };
 
 const char *afx_enum_name(afx_enum_kind kind, int value) {

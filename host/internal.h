@@ -22,6 +22,15 @@ typedef struct afx_backend_ops {
     afx_status (*execute)(afx_plan *plan, const afx_input *in, afx_output *out);
     /** Frees plan->backend_state (NULL-safe). */
     void (*destroy)(afx_plan *plan);
+
+    /* Optional (NULL: plan.c answers AFX_ERR_BACKEND_UNAVAILABLE, or loops over execute). */
+    /** Batches already checked one by one by plan.c; pipelined on the CUDA backend. */
+    afx_status (*execute_batches)(afx_plan *plan, const afx_input *inputs, afx_output *outputs, int n_batches,
+                                  int *n_done);
+    /** A checked batch whose output stays on the device; out->n_frames already filled by plan.c. */
+    afx_status (*execute_device)(afx_plan *plan, const afx_input *in, afx_device_output *out, int64_t max_frames);
+    afx_status (*set_stream)(afx_plan *plan, void *stream);
+    afx_status (*workspace_size)(const afx_plan *plan, size_t *device_bytes, size_t *pinned_host_bytes);
 } afx_backend_ops;
 
 struct afx_plan_s {
@@ -39,7 +48,7 @@ struct afx_plan_s {
     int n_base;              /* values per frame before the DCT: n_freq or n_mels */
     int n_features;          /* values per frame of the output: n_freq, n_mels or n_mfcc */
     int pooled_size;         /* values per clip with pooling (0 without) */
-    int64_t max_frames;      /* frames of a max_samples clip */
+    int64_t max_frames;      /* frames of a max_samples clip (after drop_last_frame) */
 
     /* tables, built once at plan creation (float32 as the pipeline uses them) */
     float *window;           /* [win] */
@@ -75,6 +84,16 @@ int afx_params_n_features(const afx_params *p, int n_freq);  /* values per outpu
 
 /* The CPU backend's table (cpu/cpu_backend.c). */
 extern const afx_backend_ops afx_cpu_backend;
+
+#ifdef AFX_HAVE_CUDA
+/* The CUDA backend's table (cuda/cuda_backend.c) and its device probe: number of usable devices,
+ * 0 when there is no driver or device (never fails). */
+extern const afx_backend_ops afx_cuda_backend;
+int afx_cuda_probe_devices(void);
+#endif
+
+/* Element size of an output dtype (4 or 2). */
+size_t afx_dtype_size(afx_dtype dtype);
 
 /* Sizes of a[n] * b[n] ... guarded against overflow; returns 0 on overflow. */
 size_t afx_mul_size(size_t a, size_t b);

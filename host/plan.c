@@ -45,8 +45,8 @@ static afx_status build_mel(afx_plan *plan) {
         double norm = p->mel_norm == AFX_MEL_NORM_SLANEY ? afx_mel_slaney_norm(i, n_mels, mel_lo, mel_hi, scale) : 1.0;
         int lo = n_freq, hi = 0;
         for (int k = 0; k < n_freq; k++) {
-            double f = (double)k * p->sample_rate / plan->n_fft;
-            double w = afx_mel_weight(i, f, n_mels, mel_lo, mel_hi, scale) * norm;
+            double f = afx_mel_bin_freq(k, p->sample_rate, plan->n_fft, p->mel_linspace_freqs);
+            double w = (k == 0 && p->mel_zero_dc) ? 0.0 : afx_mel_weight(i, f, n_mels, mel_lo, mel_hi, scale) * norm;
             plan->mel_weights[(size_t)i * n_freq + k] = (float)w;
             if (w > 0.0) {
                 if (k < lo) lo = k;
@@ -67,7 +67,8 @@ static afx_status build_dct(afx_plan *plan) {
     for (int k = 0; k < p->n_mfcc; k++) {
         double lifter = afx_kaldi_lifter(k, (double)p->cepstral_lifter);
         for (int n = 0; n < p->n_mels; n++)
-            plan->dct[(size_t)k * p->n_mels + n] = (float)(afx_dct2_ortho(k, n, p->n_mels) * lifter);
+            plan->dct[(size_t)k * p->n_mels + n] =
+                (float)(afx_dct2(k, n, p->n_mels, p->dct_norm == AFX_DCT_TF) * lifter);
     }
     return AFX_OK;
 }
@@ -91,14 +92,30 @@ static void derive_sizes(afx_plan *plan) {
     plan->n_features = afx_params_n_features(p, plan->n_freq);
     plan->pooled_size = p->pooling == AFX_POOL_MEAN ? plan->n_features
                         : p->pooling == AFX_POOL_MEAN_STD ? 2 * plan->n_features : 0;
-    plan->max_frames = afx_frame_count(plan->framing, p->max_samples, plan->n_fft, plan->win, plan->hop);
+    plan->max_frames = afx_plan_frames_for_length(plan, p->max_samples);
     plan->db_ref_term = afx_db_ref_term(p->db_multiplier, p->db_amin, p->db_ref);
 }
 
+int afx_cuda_device_count(void) {
+#ifdef AFX_HAVE_CUDA
+    return afx_cuda_probe_devices();
+#else
+    return 0;
+#endif
+}
+
+/* CPU, or CUDA (validation already refused CUDA in builds without it); AUTO picks CUDA when a device
+ * is present. */
 static afx_status select_backend(afx_plan *plan) {
-    /* Only the CPU backend exists in this version; CUDA is refused by validation in builds without it. */
     plan->backend = AFX_BACKEND_CPU;
     plan->ops = &afx_cpu_backend;
+#ifdef AFX_HAVE_CUDA
+    if (plan->p.backend == AFX_BACKEND_CUDA ||
+        (plan->p.backend == AFX_BACKEND_AUTO && afx_cuda_probe_devices() > plan->p.cuda_device)) {
+        plan->backend = AFX_BACKEND_CUDA;
+        plan->ops = &afx_cuda_backend;
+    }
+#endif
     return AFX_OK;
 }
 
@@ -144,7 +161,9 @@ int afx_plan_n_features(const afx_plan *plan) { return plan ? plan->n_features :
 
 int64_t afx_plan_frames_for_length(const afx_plan *plan, int64_t n_samples) {
     if (!plan) return 0;
-    return afx_frame_count(plan->framing, n_samples, plan->n_fft, plan->win, plan->hop);
+    int64_t t = afx_frame_count(plan->framing, n_samples, plan->n_fft, plan->win, plan->hop);
+    if (plan->p.drop_last_frame && t > 0) t--;  /* Whisper: stft[..., :-1] */
+    return t;
 }
 
 size_t afx_plan_output_size(const afx_plan *plan, int n_clips, int64_t frames_stride) {
@@ -210,4 +229,77 @@ afx_status afx_plan_execute(afx_plan *plan, const afx_input *in, afx_output *out
                              "frames_stride=%lld is smaller than the batch's largest frame count %lld",
                              (long long)out->frames_stride, (long long)most);
     return plan->ops->execute(plan, in, out);
+}
+
+afx_status afx_plan_execute_batches(afx_plan *plan, const afx_input *inputs, afx_output *outputs, int n_batches,
+                                    int *n_done) {
+    if (n_done) *n_done = 0;
+    if (!plan) return AFX_ERR_NULL_ARGUMENT;
+    plan->err[0] = '\0';
+    if (n_batches < 0) return AFX_PLAN_FAIL(plan, AFX_ERR_INVALID_INPUT, "n_batches=%d is negative", n_batches);
+    if (n_batches > 0 && (!inputs || !outputs))
+        return AFX_PLAN_FAIL(plan, AFX_ERR_NULL_ARGUMENT, "inputs or outputs array is NULL");
+    /* Check every batch's shape first, so a pipelined backend only ever sees valid batches. */
+    for (int i = 0; i < n_batches; i++) {
+        int64_t most = 0;
+        afx_output *out = &outputs[i];
+        if (!out->n_frames)
+            return AFX_PLAN_FAIL(plan, AFX_ERR_NULL_ARGUMENT, "batch %d: output n_frames is NULL", i);
+        afx_status st = check_batch(plan, &inputs[i], 1, out->n_frames, &most);
+        if (st != AFX_OK) return st;
+        if (!out->data && afx_plan_output_size(plan, inputs[i].n_clips, plan->pooled_size ? 1 : most) > 0)
+            return AFX_PLAN_FAIL(plan, AFX_ERR_NULL_ARGUMENT, "batch %d: output data is NULL", i);
+        if (!plan->pooled_size && out->frames_stride < most)
+            return AFX_PLAN_FAIL(plan, AFX_ERR_EXCEEDS_PLAN,
+                                 "batch %d: frames_stride=%lld is smaller than its largest frame count %lld", i,
+                                 (long long)out->frames_stride, (long long)most);
+    }
+    if (plan->ops->execute_batches) return plan->ops->execute_batches(plan, inputs, outputs, n_batches, n_done);
+    /* No pipelining: one batch after another. Shapes are valid, so AFX_ERR_INVALID_INPUT now only means a
+     * refused NaN/Inf clip inside a completed batch. */
+    afx_status result = AFX_OK;
+    int first_bad = -1;
+    char first_err[AFX_ERROR_MAX] = "";
+    for (int i = 0; i < n_batches; i++) {
+        afx_status st = plan->ops->execute(plan, &inputs[i], &outputs[i]);
+        if (st != AFX_OK && st != AFX_ERR_INVALID_INPUT) return st;
+        if (st != AFX_OK && result == AFX_OK) {
+            result = st;
+            first_bad = i;
+            memcpy(first_err, plan->err, sizeof first_err);
+        }
+        if (n_done) *n_done = i + 1;
+    }
+    if (result != AFX_OK) afx_fail(plan->err, sizeof plan->err, result, "batch %d: %s", first_bad, first_err);
+    return result;
+}
+
+static afx_status cuda_only(afx_plan *plan, const char *what) {
+    return AFX_PLAN_FAIL(plan, AFX_ERR_BACKEND_UNAVAILABLE, "%s needs a plan on the CUDA backend; this plan runs on %s",
+                         what, plan->ops->name);
+}
+
+afx_status afx_plan_execute_device(afx_plan *plan, const afx_input *in, afx_device_output *out) {
+    if (!plan) return AFX_ERR_NULL_ARGUMENT;
+    if (!out || !out->n_frames)
+        return AFX_PLAN_FAIL(plan, AFX_ERR_NULL_ARGUMENT, "device output or its n_frames is NULL");
+    if (!plan->ops->execute_device) return cuda_only(plan, "afx_plan_execute_device");
+    int64_t most = 0;
+    AFX_FORWARD(check_batch(plan, in, 1, out->n_frames, &most));
+    return plan->ops->execute_device(plan, in, out, most);
+}
+
+afx_status afx_plan_set_stream(afx_plan *plan, void *cuda_stream) {
+    if (!plan) return AFX_ERR_NULL_ARGUMENT;
+    plan->err[0] = '\0';
+    if (!plan->ops->set_stream) return cuda_only(plan, "afx_plan_set_stream");
+    return plan->ops->set_stream(plan, cuda_stream);
+}
+
+afx_status afx_plan_workspace_size(const afx_plan *plan, size_t *device_bytes, size_t *pinned_host_bytes) {
+    if (!plan) return AFX_ERR_NULL_ARGUMENT;
+    if (device_bytes) *device_bytes = 0;
+    if (pinned_host_bytes) *pinned_host_bytes = 0;
+    if (!plan->ops->workspace_size) return AFX_ERR_BACKEND_UNAVAILABLE;
+    return plan->ops->workspace_size(plan, device_bytes, pinned_host_bytes);
 }

@@ -181,6 +181,26 @@ typedef enum afx_layout {
     AFX_LAYOUT_TF = 1  /**< per clip (frames, features): Kaldi/TF order */
 } afx_layout;
 
+typedef enum afx_dct_norm {
+    AFX_DCT_ORTHO = 0, /**< orthonormal DCT-II: row 0 sqrt(1/N), others sqrt(2/N) (scipy, torchaudio, Kaldi) */
+    AFX_DCT_TF = 1     /**< every row sqrt(2/N): tf.signal.mfccs_from_log_mel_spectrograms */
+} afx_dct_norm;
+
+typedef enum afx_dtype {
+    AFX_DTYPE_F32 = 0,  /**< float32 (default) */
+    AFX_DTYPE_F16 = 1,  /**< IEEE half, round to nearest even; output buffers hold uint16_t bit patterns */
+    AFX_DTYPE_BF16 = 2  /**< bfloat16, round to nearest even; output buffers hold uint16_t bit patterns */
+} afx_dtype;
+
+/** Presets: one switch that reproduces a peer library's conventions (afx_params_preset). */
+typedef enum afx_preset {
+    AFX_PRESET_LIBROSA = 0,    /**< librosa.stft / feature.melspectrogram / power_to_db / feature.mfcc defaults */
+    AFX_PRESET_TORCHAUDIO = 1, /**< torchaudio.transforms Spectrogram / MelSpectrogram / AmplitudeToDB / MFCC */
+    AFX_PRESET_KALDI = 2,      /**< compute-fbank-feats / compute-mfcc-feats, int16 sample scale */
+    AFX_PRESET_WHISPER = 3,    /**< openai-whisper audio.log_mel_spectrogram (80 mels; n_mels=128 for v3) */
+    AFX_PRESET_TF = 4          /**< tf.signal.stft + linear_to_mel_weight_matrix + mfccs_from_log_mel_spectrograms */
+} afx_preset;
+
 /**
  * All parameters of a plan. Always fill with afx_params_init() first, then change fields.
  * Columns: meaning | unit | default | valid range.
@@ -263,6 +283,24 @@ typedef struct afx_params {
     afx_mask_value mask_value; /**< what masked elements become     | -      | ZERO   | enum */
     afx_pooling pooling;     /**< clip-level pooling over time      | -      | NONE   | enum */
     afx_layout layout;       /**< per-clip output order             | -      | FT     | enum */
+
+    /* --- peer-library conventions (set by afx_params_preset; rarely changed by hand) --- */
+    int mel_linspace_freqs;  /**< 1: bin k sits at k*(sample_rate/2)/(n_fft/2) with integer sample_rate/2
+                                  (torchaudio: linspace(0, sr // 2, n_freqs)); 0: k*sample_rate/n_fft (librosa,
+                                  Kaldi, tf) | bool | 0 | 0/1; differs only for odd n_fft or odd sample_rate */
+    int mel_zero_dc;         /**< 1: every mel filter's weight on bin 0 is 0 (tf.signal bands_to_zero=1) | bool | 0 | 0/1 */
+    afx_dct_norm dct_norm;   /**< MFCC DCT-II scaling                | -      | ORTHO  | enum */
+    int drop_last_frame;     /**< 1: each clip's last frame is dropped (Whisper: stft[..., :-1]) | bool | 0 | 0/1 */
+    float log_range;         /**< ln/log10 log-mel (LOGMEL, MFCC with mfcc_log LN/LOG10), per clip before the
+                                  DCT: out = max(out, clip_max - log_range), in the log's own units (Whisper:
+                                  8 with log10); < 0 disables | log units | -1 | < 0 or >= 0, finite */
+    float out_scale;         /**< affine map y*out_scale + out_bias after log/top_db/log_range/DCT and before
+                                  normalization (Whisper: 0.25) | - | 1 | finite */
+    float out_bias;          /**< see out_scale (Whisper: 1.0, i.e. (x + 4) / 4) | - | 0 | finite */
+
+    /* --- output and device --- */
+    afx_dtype output_dtype;  /**< element type of afx_output.data   | -      | F32    | enum */
+    int cuda_device;         /**< CUDA device ordinal for the CUDA backend | - | 0   | 0 .. 1023 */
 } afx_params;
 
 /** Fills `params` with the defaults documented above. NULL is ignored. */
@@ -274,6 +312,31 @@ AFX_API void afx_params_init(afx_params *params);
  * Also refuses a mel filterbank with an empty filter (n_mels too large for n_fft and the band).
  */
 AFX_API afx_status afx_params_validate(const afx_params *params, char *err, size_t err_size);
+
+/**
+ * Resets `params` to afx_params_init() and then applies `preset`'s conventions for computing `feature`
+ * (some libraries use different defaults per feature, e.g. torchaudio's MFCC uses top_db 80 while
+ * AmplitudeToDB has none). Change fields afterwards to override. Each preset's comment in host/presets.c
+ * cites the source lines it reproduces. Returns AFX_ERR_INVALID_PARAM with a message when the preset
+ * has no such feature (Whisper: spectrogram, mel and logmel only; Kaldi: no dB).
+ */
+AFX_API afx_status afx_params_preset(afx_params *params, afx_preset preset, afx_feature feature, char *err,
+                                     size_t err_size);
+
+/**
+ * Sets a field by its name in afx_params ("n_mels", "f_max", "window", ...) from text: integers and
+ * floats in C syntax, enums by their afx_enum_name spelling, bools as 0/1/true/false. For bindings
+ * and configuration files. AFX_ERR_INVALID_PARAM names the field and the text when either is unknown
+ * or the text does not parse; range checks are left to afx_params_validate.
+ */
+AFX_API afx_status afx_params_set(afx_params *params, const char *name, const char *value, char *err,
+                                  size_t err_size);
+/** Writes a field's value as text (the form afx_params_set reads). AFX_ERR_INVALID_PARAM if unknown. */
+AFX_API afx_status afx_params_get(const afx_params *params, const char *name, char *buf, size_t buf_size);
+/** The i-th field name of afx_params (0-based), or NULL past the last: lists what afx_params_set takes. */
+AFX_API const char *afx_params_field_name(int i);
+/** sizeof(afx_params) of the library actually linked (for bindings that allocate it). */
+AFX_API size_t afx_params_size(void);
 
 /** Effective n_fft (after round_to_power_of_two); 0 for NULL. */
 AFX_API int afx_params_effective_n_fft(const afx_params *params);
@@ -291,6 +354,9 @@ typedef enum afx_enum_kind {
     AFX_ENUM_MASK_VALUE = 8, /**< zero, mean */
     AFX_ENUM_POOLING = 9,    /**< none, mean, meanstd */
     AFX_ENUM_LAYOUT = 10,    /**< ft, tf */
+    AFX_ENUM_DCT_NORM = 11,  /**< ortho, tf */
+    AFX_ENUM_DTYPE = 12,     /**< f32, f16, bf16 */
+    AFX_ENUM_PRESET = 13,    /**< librosa, torchaudio, kaldi, whisper, tf */
     AFX_ENUM_KIND_COUNT_     /**< not a kind: one past the last */
 } afx_enum_kind;
 
@@ -358,13 +424,14 @@ typedef struct afx_input {
 } afx_input;
 
 /**
- * Output of a batch: one dense float32 array. Without pooling it is
+ * Output of a batch: one dense array of output_dtype elements (float32 by default). Without pooling it is
  *   FT: [n_clips][n_features][frames_stride]     TF: [n_clips][frames_stride][n_features]
  * and with pooling [n_clips][pooled values]. Frames past a clip's n_frames are set to 0 and never
  * take part in any statistic (top_db, normalization, mask mean, pooling).
  */
 typedef struct afx_output {
-    float *data;                  /**< afx_plan_output_size(plan, n_clips, frames_stride) floats (NULL if 0) */
+    void *data;                   /**< afx_plan_output_size(plan, n_clips, frames_stride) elements of the
+                                       plan's output_dtype: float, or uint16_t for F16/BF16 (NULL if 0) */
     int64_t frames_stride;        /**< time dimension of `data`; >= the batch's largest frame count */
     int64_t *n_frames;            /**< out: n_clips frame counts (-1 for a clip refused as invalid) */
 } afx_output;
@@ -377,7 +444,7 @@ typedef struct afx_output {
 AFX_API afx_status afx_plan_output_shape(afx_plan *plan, const afx_input *in, int64_t *n_frames,
                                          int64_t *max_frames);
 
-/** Floats needed in afx_output.data for n_clips clips with the given frames_stride. */
+/** Elements (of output_dtype) needed in afx_output.data for n_clips clips with the given frames_stride. */
 AFX_API size_t afx_plan_output_size(const afx_plan *plan, int n_clips, int64_t frames_stride);
 
 /**
@@ -389,6 +456,51 @@ AFX_API size_t afx_plan_output_size(const afx_plan *plan, int n_clips, int64_t f
  *   refused clip (index in the batch and first_clip_index + index) and the bad sample.
  */
 AFX_API afx_status afx_plan_execute(afx_plan *plan, const afx_input *in, afx_output *out);
+
+/**
+ * Runs several batches in order, as afx_plan_execute would one by one, with the same results. On the
+ * CUDA backend the batches are pipelined: batch i+1 is packed into pinned host memory and copied to the
+ * device while batch i is computed and batch i-1 is copied back (double buffering), so this is the fast
+ * way to featurize a corpus from host memory. Stops at the first batch whose shape is refused (that
+ * status is returned, *n_done says how many batches completed); a batch with a refused NaN/Inf clip is
+ * completed as afx_plan_execute does and the run goes on, returning AFX_ERR_INVALID_INPUT at the end.
+ */
+AFX_API afx_status afx_plan_execute_batches(afx_plan *plan, const afx_input *inputs, afx_output *outputs,
+                                            int n_batches, int *n_done);
+
+/* ---------------------------------------------------------------------------------------------- */
+/* CUDA backend extras (AFX_ERR_BACKEND_UNAVAILABLE on a plan that runs on the CPU)                  */
+/* ---------------------------------------------------------------------------------------------- */
+
+/** Device-resident output of afx_plan_execute_device, laid out as afx_output (layout, pooling, dtype). */
+typedef struct afx_device_output {
+    void *data;              /**< device pointer owned by the plan; valid until the next execute or free */
+    afx_dtype dtype;         /**< element type (the plan's output_dtype) */
+    int n_clips;             /**< clips in the batch */
+    int n_features;          /**< afx_plan_n_features (pooled: values per clip) */
+    int64_t frames_stride;   /**< time dimension (largest frame count of the batch; 1 when pooled) */
+    int64_t *n_frames;       /**< caller's array of n_clips, filled as by afx_plan_execute */
+    void *ready_event;       /**< cudaEvent_t recorded after the last write of `data`: wait on it
+                                  (cudaStreamWaitEvent) before reading on another stream */
+} afx_device_output;
+
+/**
+ * Uses the caller's cudaStream_t (passed as void *; NULL: the plan's own stream) for every later
+ * execute on this plan. The plan never synchronizes the whole device.
+ */
+AFX_API afx_status afx_plan_set_stream(afx_plan *plan, void *cuda_stream);
+
+/**
+ * Computes a batch and leaves the features on the device (no device-to-host copy). The call returns
+ * once the work is queued and n_frames is filled; data is ready when ready_event has completed.
+ */
+AFX_API afx_status afx_plan_execute_device(afx_plan *plan, const afx_input *in, afx_device_output *out);
+
+/** Device memory and pinned host memory the plan holds (bytes), for sizing max_batch. */
+AFX_API afx_status afx_plan_workspace_size(const afx_plan *plan, size_t *device_bytes, size_t *pinned_host_bytes);
+
+/** Number of CUDA devices usable by this build (0 in a build without CUDA or with no device/driver). */
+AFX_API int afx_cuda_device_count(void);
 
 #ifdef __cplusplus
 }

@@ -15,6 +15,7 @@
 #include <kiss_fft.h>
 #include <kiss_fftr.h>
 
+#include "common/half.h"
 #include "common/rng.h"
 #include "frame/frame.h"
 #include "internal.h"
@@ -201,6 +202,12 @@ static int uses_db(const afx_params *p) {
     return p->feature == AFX_FEATURE_DB || (p->feature == AFX_FEATURE_MFCC && p->mfcc_log == AFX_LOG_DB);
 }
 
+/* log_range: the ln/log10 counterpart of top_db (Whisper's max - 8 floor). */
+static int uses_log_range(const afx_params *p) {
+    return p->log_range >= 0.0f &&
+           (p->feature == AFX_FEATURE_LOGMEL || (p->feature == AFX_FEATURE_MFCC && p->mfcc_log != AFX_LOG_DB));
+}
+
 static void apply_top_db(float *m, size_t count, float top_db) {
     if (count == 0) return;
     float mx = m[0];
@@ -287,12 +294,26 @@ static void apply_masks(const afx_plan *plan, cpu_state *s, int64_t frames, uint
     }
 }
 
+/* Stores element i of the output array in the plan's output dtype. */
+static void store(void *data, afx_dtype dtype, size_t i, float v) {
+    if (dtype == AFX_DTYPE_F32) ((float *)data)[i] = v;
+    else if (dtype == AFX_DTYPE_F16) ((uint16_t *)data)[i] = afx_f32_to_f16(v);
+    else ((uint16_t *)data)[i] = afx_f32_to_bf16(v);
+}
+
+/* Zeroes elements [i, i + n) of the output (0.0 is all-zero bits in every dtype). */
+static void store_zeros(void *data, afx_dtype dtype, size_t i, size_t n) {
+    size_t es = afx_dtype_size(dtype);
+    memset((char *)data + i * es, 0, n * es);
+}
+
 /* Writes the clip's matrix to its slot of the batch output (pooled, FT or TF), zeroing padding. */
 static void write_output(const afx_plan *plan, cpu_state *s, int64_t frames, const afx_output *out, int b) {
     int nf = plan->n_features;
+    afx_dtype dt = plan->p.output_dtype;
     const float *m = s->matrix;
     if (plan->pooled_size) {
-        float *dst = out->data + (size_t)b * (size_t)plan->pooled_size;
+        size_t base = (size_t)b * (size_t)plan->pooled_size;
         for (int f = 0; f < nf; f++) {
             double sum = 0.0, sq = 0.0;
             for (int64_t t = 0; t < frames; t++) sum += m[(size_t)t * nf + f];
@@ -301,28 +322,30 @@ static void write_output(const afx_plan *plan, cpu_state *s, int64_t frames, con
                 double d = m[(size_t)t * nf + f] - mean;
                 sq += d * d;
             }
-            dst[f] = (float)mean;
-            if (plan->p.pooling == AFX_POOL_MEAN_STD) dst[nf + f] = frames > 0 ? (float)sqrt(sq / (double)frames) : 0.0f;
+            store(out->data, dt, base + (size_t)f, (float)mean);
+            if (plan->p.pooling == AFX_POOL_MEAN_STD)
+                store(out->data, dt, base + (size_t)(nf + f), frames > 0 ? (float)sqrt(sq / (double)frames) : 0.0f);
         }
         return;
     }
-    size_t stride = (size_t)out->frames_stride, slot = (size_t)nf * stride;
-    float *dst = out->data + (size_t)b * slot;
+    size_t stride = (size_t)out->frames_stride, base = (size_t)b * (size_t)nf * stride;
     if (plan->p.layout == AFX_LAYOUT_TF) {
-        memcpy(dst, m, sizeof(float) * (size_t)frames * (size_t)nf);
-        memset(dst + (size_t)frames * nf, 0, sizeof(float) * (stride - (size_t)frames) * (size_t)nf);
+        if (dt == AFX_DTYPE_F32) memcpy((float *)out->data + base, m, sizeof(float) * (size_t)frames * (size_t)nf);
+        else
+            for (size_t i = 0; i < (size_t)frames * (size_t)nf; i++) store(out->data, dt, base + i, m[i]);
+        store_zeros(out->data, dt, base + (size_t)frames * nf, (stride - (size_t)frames) * (size_t)nf);
         return;
     }
     for (int f = 0; f < nf; f++) {
-        float *d = dst + (size_t)f * stride;
-        for (int64_t t = 0; t < frames; t++) d[t] = m[(size_t)t * nf + f];
-        memset(d + frames, 0, sizeof(float) * (stride - (size_t)frames));
+        size_t row = base + (size_t)f * stride;
+        for (int64_t t = 0; t < frames; t++) store(out->data, dt, row + (size_t)t, m[(size_t)t * nf + f]);
+        store_zeros(out->data, dt, row + (size_t)frames, stride - (size_t)frames);
     }
 }
 
 static void zero_slot(const afx_plan *plan, const afx_output *out, int b) {
     size_t slot = plan->pooled_size ? (size_t)plan->pooled_size : (size_t)plan->n_features * (size_t)out->frames_stride;
-    memset(out->data + (size_t)b * slot, 0, sizeof(float) * slot);
+    store_zeros(out->data, plan->p.output_dtype, (size_t)b * slot, slot);
 }
 
 static void process_clip(const afx_plan *plan, cpu_state *s, const afx_input *in, const afx_output *out, int b) {
@@ -334,7 +357,12 @@ static void process_clip(const afx_plan *plan, cpu_state *s, const afx_input *in
         base_row(plan, s, s->matrix + (size_t)t * plan->n_base);
     }
     if (uses_db(p) && p->top_db >= 0.0f) apply_top_db(s->matrix, (size_t)frames * plan->n_base, p->top_db);
+    if (uses_log_range(p)) apply_top_db(s->matrix, (size_t)frames * plan->n_base, p->log_range);
     if (p->feature == AFX_FEATURE_MFCC) apply_dct(plan, s, frames);
+    if (p->out_scale != 1.0f || p->out_bias != 0.0f) {
+        size_t count = (size_t)frames * (size_t)plan->n_features;
+        for (size_t i = 0; i < count; i++) s->matrix[i] = afx_affine(s->matrix[i], p->out_scale, p->out_bias);
+    }
     if (p->normalize != AFX_NORM_NONE) apply_normalize(plan, s, frames);
     apply_masks(plan, s, frames, in->first_clip_index + (uint64_t)b);
     write_output(plan, s, frames, out, b);

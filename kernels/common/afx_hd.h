@@ -20,5 +20,6 @@
 #endif
 
 #define AFX_PI 3.14159265358979323846
+#define AFX_SQRT2 1.41421356237309504880
 
 #endif /* AFX_HD_H */

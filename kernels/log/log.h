@@ -4,6 +4,7 @@
  * dB follows librosa.power_to_db (librosa/core/spectrum.py): mult*log10(max(amin, x)) -
  * mult*log10(max(amin, ref)), then max(x, clip_max - top_db). The max is taken per clip over its valid
  * frames only, never across a batch (torchaudio's AmplitudeToDB takes it over the whole batch tensor).
+ * The same floor in log units (log_range) is Whisper's max(log_spec, log_spec.max() - 8.0) on log10.
  */
 #ifndef AFX_LOG_H
 #define AFX_LOG_H
@@ -33,5 +34,8 @@ AFX_HD float afx_top_db_floor(float x, float clip_max, float top_db) {
     float lo = clip_max - top_db;
     return x > lo ? x : lo;
 }
+
+/** The output affine map y*scale + bias (Whisper's (x + 4) / 4 is scale 0.25, bias 1). */
+AFX_HD float afx_affine(float x, float scale, float bias) { return x * scale + bias; }
 
 #endif /* AFX_LOG_H */

@@ -9,7 +9,9 @@
  * Filter i (0-based) has edges p[i], p[i+1], p[i+2], where p are n_mels + 2 points equally spaced in mel
  * between mel(f_min) and mel(f_max). HTK and Slaney triangles are linear in Hz between the edges mapped
  * back to Hz (librosa.filters.mel: max(0, min(lower, upper))); Kaldi's are linear in mel
- * (mel-computations.cc MelBanks::MelBanks). Bin k's frequency is k * sample_rate / n_fft.
+ * (mel-computations.cc MelBanks::MelBanks). Bin k's frequency is k * sample_rate / n_fft, or, for
+ * torchaudio, element k of linspace(0, sample_rate // 2, n_fft/2 + 1) (torchaudio/functional/functional.py
+ * melscale_fbanks: all_freqs = torch.linspace(0, sample_rate // 2, n_freqs)).
  */
 #ifndef AFX_MEL_H
 #define AFX_MEL_H
@@ -36,6 +38,13 @@ AFX_HD double afx_mel_to_hz(double m, int scale) {
     }
     if (scale == AFX_MS_KALDI) return 700.0 * (exp(m / 1127.0) - 1.0);
     return 700.0 * (pow(10.0, m / 2595.0) - 1.0);
+}
+
+/** Frequency of FFT bin k in Hz: k*sr/n_fft, or torchaudio's linspace(0, sr // 2, n_fft/2 + 1)[k]. */
+AFX_HD double afx_mel_bin_freq(int k, int sample_rate, int n_fft, int linspace) {
+    if (!linspace) return (double)k * sample_rate / n_fft;
+    int last = n_fft / 2;
+    return last > 0 ? (double)(sample_rate / 2) * (double)k / (double)last : 0.0;
 }
 
 /** Edge point j (0 .. n_mels+1) of the filterbank, in mel. */
