@@ -108,7 +108,7 @@ void afx_params_init(afx_params *p) {
     p->pooling = AFX_POOL_NONE;
     p->layout = AFX_LAYOUT_FT;
     p->mel_linspace_freqs = 0;
-    p->mel_zero_dc = 0;
+    p->mel_allow_empty = 0;
     p->dct_norm = AFX_DCT_ORTHO;
     p->drop_last_frame = 0;
     p->log_range = -1.0f;
@@ -163,7 +163,7 @@ static afx_status check_mel_filters(const afx_params *p, int n_fft, char *err, s
     int n_freq = n_fft / 2 + 1;
     for (int i = 0; i < p->n_mels; i++) {
         int nonzero = 0;
-        for (int k = p->mel_zero_dc ? 1 : 0; k < n_freq && !nonzero; k++) {
+        for (int k = 0; k < n_freq && !nonzero; k++) {
             double f = afx_mel_bin_freq(k, p->sample_rate, n_fft, p->mel_linspace_freqs);
             nonzero = afx_mel_weight(i, f, p->n_mels, mel_lo, mel_hi, scale) > 0.0;
         }
@@ -172,7 +172,8 @@ static afx_status check_mel_filters(const afx_params *p, int n_fft, char *err, s
             double b = afx_mel_to_hz(afx_mel_point(i + 2, p->n_mels, mel_lo, mel_hi), scale);
             return afx_fail(err, err_size, AFX_ERR_INVALID_PARAM,
                             "n_mels=%d is too many for n_fft=%d at %d Hz between f_min=%g and f_max=%g Hz: "
-                            "mel filter %d (%.1f..%.1f Hz) covers no FFT bin; use fewer mels or a larger n_fft",
+                            "mel filter %d (%.1f..%.1f Hz) covers no FFT bin; use fewer mels or a larger n_fft "
+                            "(or mel_allow_empty=1 for torchaudio's behaviour: that filter outputs 0)",
                             p->n_mels, n_fft, p->sample_rate, f_lo, f_hi, i, a, b);
         }
     }
@@ -230,8 +231,11 @@ afx_status afx_params_validate(const afx_params *p, char *err, size_t err_size) 
         CHECK(isfinite(p->f_max) && f_max <= nyq, "f_max=%g Hz is above the Nyquist frequency %g Hz (sample_rate=%d)",
               (double)p->f_max, nyq, p->sample_rate);
         CHECK(f_max > p->f_min, "f_min=%g Hz must be below f_max=%g Hz", (double)p->f_min, f_max);
-        afx_status st = check_mel_filters(p, n_fft, err, err_size);
-        if (st != AFX_OK) return st;
+        CHECK(is_bool(p->mel_allow_empty), "mel_allow_empty=%d must be 0 or 1", p->mel_allow_empty);
+        if (!p->mel_allow_empty) {
+            afx_status st = check_mel_filters(p, n_fft, err, err_size);
+            if (st != AFX_OK) return st;
+        }
     }
     if (p->feature == AFX_FEATURE_LOGMEL)
         CHECK(p->log_base == AFX_LOG_LN || p->log_base == AFX_LOG_LOG10, "log_base=%d must be ln or log10",
@@ -268,7 +272,6 @@ afx_status afx_params_validate(const afx_params *p, char *err, size_t err_size) 
     CHECK((unsigned)p->pooling <= AFX_POOL_MEAN_STD, "pooling=%d is not a valid afx_pooling", (int)p->pooling);
     CHECK((unsigned)p->layout <= AFX_LAYOUT_TF, "layout=%d is not a valid afx_layout", (int)p->layout);
     CHECK(is_bool(p->mel_linspace_freqs), "mel_linspace_freqs=%d must be 0 or 1", p->mel_linspace_freqs);
-    CHECK(is_bool(p->mel_zero_dc), "mel_zero_dc=%d must be 0 or 1", p->mel_zero_dc);
     CHECK((unsigned)p->dct_norm <= AFX_DCT_TF, "dct_norm=%d is not a valid afx_dct_norm", (int)p->dct_norm);
     CHECK(is_bool(p->drop_last_frame), "drop_last_frame=%d must be 0 or 1", p->drop_last_frame);
     CHECK(!isnan(p->log_range) && p->log_range < INFINITY, "log_range=%g must be finite (negative disables it)",

@@ -76,7 +76,7 @@ static const field fields[] = {
     E(pooling, AFX_ENUM_POOLING),
     E(layout, AFX_ENUM_LAYOUT),
     F(mel_linspace_freqs, T_BOOL),
-    F(mel_zero_dc, T_BOOL),
+    F(mel_allow_empty, T_BOOL),
     E(dct_norm, AFX_ENUM_DCT_NORM),
     F(drop_last_frame, T_BOOL),
     F(log_range, T_FLOAT),

@@ -46,7 +46,7 @@ static afx_status build_mel(afx_plan *plan) {
         int lo = n_freq, hi = 0;
         for (int k = 0; k < n_freq; k++) {
             double f = afx_mel_bin_freq(k, p->sample_rate, plan->n_fft, p->mel_linspace_freqs);
-            double w = (k == 0 && p->mel_zero_dc) ? 0.0 : afx_mel_weight(i, f, n_mels, mel_lo, mel_hi, scale) * norm;
+            double w = afx_mel_weight(i, f, n_mels, mel_lo, mel_hi, scale) * norm;
             plan->mel_weights[(size_t)i * n_freq + k] = (float)w;
             if (w > 0.0) {
                 if (k < lo) lo = k;

@@ -71,6 +71,7 @@ static void preset_torchaudio(afx_params *p, afx_feature feature) {
     p->mel_scale = AFX_MEL_HTK;
     p->mel_norm = AFX_MEL_NORM_NONE;
     p->mel_linspace_freqs = 1;
+    p->mel_allow_empty = 1; /* functional.py melscale_fbanks (L576-L582): warns about all-zero filters */
     p->db_multiplier = 10.0f;
     p->db_ref = 1.0f;
     p->db_amin = 1e-10f;
@@ -164,8 +165,9 @@ static void preset_whisper(afx_params *p, afx_feature feature) {
  *    padding), window_fn=hann_window (periodic=True), fft_length=next power of two >= frame_length, the
  *    frame zero-padded at its end.
  *  - mel_ops.py linear_to_mel_weight_matrix (L90-L211): mel = 1127 ln(1 + f/700); bins at
- *    linspace(0, sr/2, n_bins) with the DC bin zeroed (bands_to_zero=1); triangles of peak 1 in the mel
- *    domain between num_mel_bins + 2 equally spaced mel edges.
+ *    linspace(0, sr/2, n_bins) (k*sr/n_fft); triangles of peak 1 in the mel domain between
+ *    num_mel_bins + 2 equally spaced mel edges. It zeroes the DC bin (bands_to_zero=1), which needs no
+ *    field here: lower_edge_hertz >= 0 is required there, so 0 Hz is never inside a triangle anyway.
  *  - mfcc_ops.py mfccs_from_log_mel_spectrograms (L31-L110): dct(type=2) * rsqrt(2 * num_mel_bins); its
  *    docstring example (L48-L79) is the recipe used here: frame_length=1024, frame_step=256, fft_length=1024,
  *    |stft| (magnitude), 80 mel bins from 80 to 7600 Hz at 16 kHz, log(mel + 1e-6), the first 13 MFCCs.
@@ -185,7 +187,6 @@ static void preset_tf(afx_params *p, afx_feature feature) {
     p->f_max = 7600.0f;
     p->mel_scale = AFX_MEL_KALDI;
     p->mel_norm = AFX_MEL_NORM_NONE;
-    p->mel_zero_dc = 1;
     p->log_base = AFX_LOG_LN;
     p->log_offset = 1e-6f;
     p->log_floor = 1e-30f;

@@ -288,7 +288,9 @@ typedef struct afx_params {
     int mel_linspace_freqs;  /**< 1: bin k sits at k*(sample_rate/2)/(n_fft/2) with integer sample_rate/2
                                   (torchaudio: linspace(0, sr // 2, n_freqs)); 0: k*sample_rate/n_fft (librosa,
                                   Kaldi, tf) | bool | 0 | 0/1; differs only for odd n_fft or odd sample_rate */
-    int mel_zero_dc;         /**< 1: every mel filter's weight on bin 0 is 0 (tf.signal bands_to_zero=1) | bool | 0 | 0/1 */
+    int mel_allow_empty;     /**< 1: a mel filter that covers no FFT bin is allowed and outputs 0 (torchaudio
+                                  warns and goes on: its defaults n_fft 400 + 128 HTK mels give one); 0: such
+                                  parameters are refused by validation | bool | 0 | 0/1 */
     afx_dct_norm dct_norm;   /**< MFCC DCT-II scaling                | -      | ORTHO  | enum */
     int drop_last_frame;     /**< 1: each clip's last frame is dropped (Whisper: stft[..., :-1]) | bool | 0 | 0/1 */
     float log_range;         /**< ln/log10 log-mel (LOGMEL, MFCC with mfcc_log LN/LOG10), per clip before the
@@ -309,7 +311,8 @@ AFX_API void afx_params_init(afx_params *params);
 /**
  * Checks every field. On failure returns AFX_ERR_INVALID_PARAM (or AFX_ERR_BACKEND_UNAVAILABLE) and
  * writes a message naming the parameter, its value and the valid range into `err` (may be NULL).
- * Also refuses a mel filterbank with an empty filter (n_mels too large for n_fft and the band).
+ * Also refuses a mel filterbank with an empty filter (n_mels too large for n_fft and the band) unless
+ * mel_allow_empty is set.
  */
 AFX_API afx_status afx_params_validate(const afx_params *params, char *err, size_t err_size);
 

@@ -502,6 +502,47 @@ TEST(CliExtract, SpectrogramLogMelLog10AndInputScaleMatchLibrary) {
     expect_matches_library(s, {"--feature", "spectrogram", "--layout", "tf", "--window", "rectangular"}, clips);
 }
 
+// --preset applies afx_params_preset for the --feature given anywhere on the line, then every other
+// option overrides it, wherever it appears.
+TEST(CliPreset, PresetThenOverridesMatchLibrary) {
+    auto clips = pick_clips(3);
+    ASSERT_GE(clips.size(), 3u);
+    afx_params p;
+    char err[AFX_ERROR_MAX] = "";
+    ASSERT_EQ(afx_params_preset(&p, AFX_PRESET_KALDI, AFX_FEATURE_MFCC, err, sizeof err), AFX_OK) << err;
+    p.dither = 0.0f;
+    p.n_mels = 30;
+    p.mfcc_energy = 0;
+    expect_matches_library(p, {"--dither", "0", "--preset", "kaldi", "--n-mels", "30", "--no-mfcc-energy",
+                               "--feature", "mfcc"},
+                           clips);
+    ASSERT_EQ(afx_params_preset(&p, AFX_PRESET_WHISPER, AFX_FEATURE_LOGMEL, err, sizeof err), AFX_OK) << err;
+    p.n_mels = 128;
+    expect_matches_library(p, {"--preset", "whisper", "--n-mels", "128"}, clips);
+    ASSERT_EQ(afx_params_preset(&p, AFX_PRESET_TORCHAUDIO, AFX_FEATURE_DB, err, sizeof err), AFX_OK) << err;
+    expect_matches_library(p, {"--feature", "db", "--preset", "torchaudio"}, clips);
+    ASSERT_EQ(afx_params_preset(&p, AFX_PRESET_TF, AFX_FEATURE_MFCC, err, sizeof err), AFX_OK) << err;
+    p.dct_norm = AFX_DCT_ORTHO;
+    p.layout = AFX_LAYOUT_FT;
+    expect_matches_library(p, {"--preset", "tf", "--feature", "mfcc", "--dct-norm", "ortho", "--layout", "ft"}, clips);
+}
+
+TEST(CliPreset, UnknownOrUnsupportedPresetExit2) {
+    auto clips = pick_clips(1);
+    ASSERT_GE(clips.size(), 1u);
+    TempDir t;
+    const fs::path out = t.path() / "out";
+    RunResult r = run_afx({"extract", "--preset", "essentia", clips[0].string(), "-o", out.string()}, t.path());
+    EXPECT_EQ(r.code, 2);
+    EXPECT_NE(r.err.find("librosa|torchaudio|kaldi|whisper|tf"), std::string::npos) << r.err;
+    r = run_afx({"extract", "--preset", "whisper", "--feature", "mfcc", clips[0].string(), "-o", out.string()},
+                t.path());
+    EXPECT_EQ(r.code, 2);
+    EXPECT_NE(r.err.find("whisper"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("mfcc"), std::string::npos) << r.err;
+    EXPECT_FALSE(fs::exists(out));
+}
+
 TEST(CliExtract, PoolingWritesOneDimensionalVectors) {
     auto clips = pick_clips(3);
     ASSERT_GE(clips.size(), 3u);
@@ -799,7 +840,11 @@ const std::vector<std::string> kLongOptions = {
     "power", "feature", "n-mels", "f-min", "f-max", "mel-scale", "mel-norm", "log", "log-floor", "log-offset",
     "db-multiplier", "ref", "amin", "top-db", "n-mfcc", "mfcc-log", "lifter", "mfcc-energy", "no-raw-energy",
     "energy-floor", "normalize", "no-norm-vars", "norm-eps", "time-masks", "time-mask-param", "freq-masks",
-    "freq-mask-param", "mask-value", "pool", "layout"};
+    "freq-mask-param", "mask-value", "pool", "layout",
+    // issue 3 and 4 additions
+    "preset", "cuda-device", "no-remove-dc", "no-round-pow2", "drop-last-frame", "no-drop-last-frame",
+    "mel-linspace-freqs", "no-mel-linspace-freqs", "allow-empty-mel", "no-allow-empty-mel", "log-range", "out-scale",
+    "out-bias", "dct-norm", "no-mfcc-energy", "raw-energy"};
 
 // Option table of a help text: option name -> its line (lines that start with spaces then '-').
 std::map<std::string, std::string> help_options(const std::string &help) {
@@ -867,7 +912,9 @@ TEST(CliHelp, ListsEveryOptionWithDefaults) {
         }
         // Every option that takes a value shows a default, except -o.
         for (const auto &kv : opts) {
-            if (kv.first == "output" || kv.first == "help" || kv.first == "version" || kv.first == "quiet") continue;
+            if (kv.first == "output" || kv.first == "help" || kv.first == "version" || kv.first == "quiet" ||
+                kv.first == "preset")
+                continue;
             EXPECT_NE(kv.second.find("(default: "), std::string::npos) << kv.second;
         }
     }

@@ -63,6 +63,7 @@ typedef enum opt_kind {
     OPT_SET_INT,   /* flag: int field = set_value */
     OPT_SET_FLOAT, /* flag: float field = set_value */
     OPT_SEED,      /* dither_seed = mask_seed = parsed unsigned 64-bit integer */
+    OPT_PRESET,    /* --preset NAME: afx_params_preset before every other option */
     OPT_OUTPUT,    /* -o DIR */
     OPT_QUIET,     /* -q */
     OPT_HELP       /* -h */
@@ -92,8 +93,13 @@ typedef struct cli_option {
 #define SET_FLOAT(n, f, v, h) {.kind = OPT_SET_FLOAT, .name = (n), .offset = FIELD(f), .set_value = (v), .help = (h)}
 
 static const cli_option OPTIONS[] = {
+    HEADING("Preset (applied first, for the chosen --feature; every other option overrides it)"),
+    {.kind = OPT_PRESET, .name = "preset", .enum_kind = AFX_ENUM_PRESET,
+     .help = "a peer library's defaults: see the README's preset table"},
+
     HEADING("Execution"),
     ENUM_OPT("backend", backend, AFX_ENUM_BACKEND, 0, "where to compute"),
+    INT_OPT("cuda-device", cuda_device, "N", "CUDA device ordinal for --backend cuda|auto"),
     INT_OPT("batch-size", max_batch, "N", "clips per execute call"),
     {.kind = OPT_OUTPUT, .name = "output", .short_name = 'o', .metavar = "DIR",
      .help = "output folder, created if missing (required)"},
@@ -108,6 +114,7 @@ static const cli_option OPTIONS[] = {
     {.kind = OPT_SEED, .name = "seed", .field = "dither_seed", .offset = FIELD(dither_seed), .metavar = "N",
      .help = "seed of the dither noise and of the masks"},
     SET_INT("remove-dc", remove_dc_offset, 1, "subtract each frame's mean (Kaldi)"),
+    SET_INT("no-remove-dc", remove_dc_offset, 0, "keep each frame's mean"),
     FLOAT_OPT("preemphasis", preemphasis, "C", "per-frame pre-emphasis coefficient (Kaldi)"),
 
     HEADING("Framing and STFT"),
@@ -115,6 +122,7 @@ static const cli_option OPTIONS[] = {
     INT_OPT("win-length", win_length, "N", "window length in samples (0 = n-fft)"),
     INT_OPT("hop-length", hop_length, "N", "frame step in samples"),
     SET_INT("round-pow2", round_to_power_of_two, 1, "FFT size = next power of two >= win-length (Kaldi)"),
+    SET_INT("no-round-pow2", round_to_power_of_two, 0, "FFT size = --n-fft"),
     ENUM_OPT("window", window, AFX_ENUM_WINDOW, 0, "window function"),
     SET_INT("periodic-window", window_periodic, 1, "periodic window (torch, librosa)"),
     SET_INT("symmetric-window", window_periodic, 0, "symmetric window (Kaldi, numpy)"),
@@ -124,6 +132,8 @@ static const cli_option OPTIONS[] = {
     SET_INT("snip-edges", snip_edges, 1, "with --no-center: only frames that fit in the clip (Kaldi)"),
     SET_INT("no-snip-edges", snip_edges, 0, "with --no-center: Kaldi frames mirrored at the edges"),
     FLOAT_OPT("power", power, "P", "spectrogram exponent (1 magnitude, 2 power)"),
+    SET_INT("drop-last-frame", drop_last_frame, 1, "drop each clip's last frame (Whisper)"),
+    SET_INT("no-drop-last-frame", drop_last_frame, 0, "keep every frame"),
 
     HEADING("Feature"),
     ENUM_OPT("feature", feature, AFX_ENUM_FEATURE, 0, "what to compute"),
@@ -132,6 +142,10 @@ static const cli_option OPTIONS[] = {
     FLOAT_OPT("f-max", f_max, "HZ", "highest mel filter edge (0 = Nyquist, < 0 = Nyquist + value)"),
     ENUM_OPT("mel-scale", mel_scale, AFX_ENUM_MEL_SCALE, 0, "mel formula"),
     ENUM_OPT("mel-norm", mel_norm, AFX_ENUM_MEL_NORM, 0, "mel filter normalization"),
+    SET_INT("mel-linspace-freqs", mel_linspace_freqs, 1, "bin k at k*(sr//2)/(n-fft/2) Hz (torchaudio)"),
+    SET_INT("allow-empty-mel", mel_allow_empty, 1, "a mel filter covering no FFT bin outputs 0 (torchaudio)"),
+    SET_INT("no-allow-empty-mel", mel_allow_empty, 0, "refuse such filterbanks"),
+    SET_INT("no-mel-linspace-freqs", mel_linspace_freqs, 0, "bin k at k*sr/n-fft Hz (librosa, Kaldi, tf)"),
     ENUM_OPT("log", log_base, AFX_ENUM_LOG_TYPE, AFX_LOG_DB, "logarithm of --feature logmel"),
     FLOAT_OPT("log-floor", log_floor, "X", "log(max(x + offset, floor))"),
     FLOAT_OPT("log-offset", log_offset, "X", "added before the log"),
@@ -139,10 +153,16 @@ static const cli_option OPTIONS[] = {
     FLOAT_OPT("ref", db_ref, "X", "dB reference value"),
     FLOAT_OPT("amin", db_amin, "X", "floor before the dB log"),
     FLOAT_OPT("top-db", top_db, "DB", "per clip: out >= max - top-db (negative disables)"),
+    FLOAT_OPT("log-range", log_range, "X", "ln/log10 log-mel per clip: out >= max - X (Whisper 8; < 0 disables)"),
+    FLOAT_OPT("out-scale", out_scale, "X", "output = value * X + out-bias, before --normalize (Whisper 0.25)"),
+    FLOAT_OPT("out-bias", out_bias, "X", "see --out-scale (Whisper 1)"),
     INT_OPT("n-mfcc", n_mfcc, "N", "MFCC coefficients kept"),
     ENUM_OPT("mfcc-log", mfcc_log, AFX_ENUM_LOG_TYPE, 0, "log of the mel spectrum before the DCT"),
     FLOAT_OPT("lifter", cepstral_lifter, "Q", "Kaldi cepstral lifter (0 disables)"),
+    ENUM_OPT("dct-norm", dct_norm, AFX_ENUM_DCT_NORM, 0, "MFCC DCT scaling: ortho, or tf (every row sqrt(2/N))"),
     SET_INT("mfcc-energy", mfcc_energy, 1, "Kaldi use-energy: c0 = log frame energy"),
+    SET_INT("no-mfcc-energy", mfcc_energy, 0, "c0 from the DCT"),
+    SET_INT("raw-energy", raw_energy, 1, "energy before pre-emphasis and window (Kaldi raw-energy true)"),
     SET_INT("no-raw-energy", raw_energy, 0, "energy after pre-emphasis and window (Kaldi raw-energy false)"),
     FLOAT_OPT("energy-floor", energy_floor, "X", "Kaldi energy floor (0 disables)"),
 
@@ -245,9 +265,9 @@ static void option_default(const cli_option *o, const afx_params *d, char *buf, 
 static void print_option(FILE *f, const cli_option *o, const afx_params *d)
 {
     char choices[128] = "";
-    if (o->kind == OPT_ENUM)
+    if (o->kind == OPT_ENUM || o->kind == OPT_PRESET)
         enum_choices(o, choices, sizeof choices);
-    const char *metavar = o->kind == OPT_ENUM ? choices : (o->metavar ? o->metavar : "");
+    const char *metavar = (o->kind == OPT_ENUM || o->kind == OPT_PRESET) ? choices : (o->metavar ? o->metavar : "");
 
     char left[192];
     if (o->short_name)
@@ -284,7 +304,7 @@ static void print_help(FILE *f)
             "--sample-rate and writes OUTDIR/<basename without extension>.npy (float32): shape\n"
             "(n_features, n_frames) for --layout ft, (n_frames, n_features) for tf, a 1-D vector with\n"
             "--pool. Exit status: 0 success, 1 some input failed (the rest are still written),\n"
-            "2 usage or parameter error.\n",
+            "2 usage or parameter error. Defaults shown are those without --preset.\n",
             afx_version_string());
     for (size_t i = 0; i < N_OPTIONS; i++) {
         if (OPTIONS[i].kind == OPT_HEADING)
@@ -409,7 +429,7 @@ static int apply_option(const cli_option *o, const char *arg, afx_params *p, cli
 static int takes_value(const cli_option *o)
 {
     return o->kind == OPT_INT || o->kind == OPT_FLOAT || o->kind == OPT_ENUM || o->kind == OPT_SEED ||
-           o->kind == OPT_OUTPUT;
+           o->kind == OPT_OUTPUT || o->kind == OPT_PRESET;
 }
 
 /* Index into OPTIONS of the option with this short letter, or -1. */
@@ -464,23 +484,43 @@ static int parse_extract_args(int argc, char **argv, afx_params *p, cli_config *
     }
     longopts[n_long] = (struct option){NULL, 0, NULL, 0};
 
-    opterr = 0;
-    optind = 1;
-    int c;
-    while ((c = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
-        if (c == '?' || c == ':') {
-            report_getopt_error(c, argv);
-            return -1;
+    /* Pass 1: only --preset and --feature (a preset depends on the feature); pass 2: every option in
+     * order, over the preset's values. optind = 0 makes glibc's getopt start afresh. */
+    int preset = -1, feature = p->feature;
+    for (int pass = 1; pass <= 2; pass++) {
+        opterr = 0;
+        optind = 0;
+        int c;
+        while ((c = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
+            if (c == '?' || c == ':') {
+                report_getopt_error(c, argv);
+                return -1;
+            }
+            int idx = c >= LONG_ID_BASE ? c - LONG_ID_BASE : find_short(c);
+            if (idx < 0 || idx >= (int)N_OPTIONS)
+                return -1;
+            const cli_option *o = &OPTIONS[idx];
+            if (o->kind == OPT_HELP) {
+                print_help(stdout);
+                return 1;
+            }
+            if (pass == 1) {
+                if (o->kind == OPT_PRESET && parse_enum(o, optarg, &preset) != 0)
+                    return -1;
+                if (o->kind == OPT_ENUM && o->offset == FIELD(feature) && parse_enum(o, optarg, &feature) != 0)
+                    return -1;
+                continue;
+            }
+            if (o->kind != OPT_PRESET && apply_option(o, optarg, p, cfg) != 0)
+                return -1;
         }
-        int idx = c >= LONG_ID_BASE ? c - LONG_ID_BASE : find_short(c);
-        if (idx < 0 || idx >= (int)N_OPTIONS)
-            return -1;
-        if (OPTIONS[idx].kind == OPT_HELP) {
-            print_help(stdout);
-            return 1;
+        if (pass == 1 && preset >= 0) {
+            char err[AFX_ERROR_MAX];
+            if (afx_params_preset(p, (afx_preset)preset, (afx_feature)feature, err, sizeof err) != AFX_OK) {
+                fprintf(stderr, "afx: --preset %s: %s\n", afx_enum_name(AFX_ENUM_PRESET, preset), err);
+                return -1;
+            }
         }
-        if (apply_option(&OPTIONS[idx], optarg, p, cfg) != 0)
-            return -1;
     }
     cfg->inputs = argv + optind;
     cfg->n_inputs = argc - optind;
