@@ -1,13 +1,16 @@
 // hd_check.cu: compiles every shared per-element header for the device, so that a change which breaks
 // the CUDA build of the shared math fails CI even before the CUDA backend uses it. Not linked anywhere.
 #include "common/afx_hd.h"
+#include "common/half.h"
 #include "common/rng.h"
+#include "convert/convert.h"
 #include "dct/dct.h"
 #include "frame/frame.h"
 #include "log/log.h"
 #include "mask/mask.h"
 #include "mel/mel.h"
 #include "norm/norm.h"
+#include "spectrum/spectrum.h"
 #include "window/window.h"
 
 __global__ void afx_hd_check_kernel(float *out, const float *in, int n) {
@@ -25,6 +28,9 @@ __global__ void afx_hd_check_kernel(float *out, const float *in, int n) {
                (double)(s + w);
     float x = afx_log_value(in[i], 0.0f, 1e-10f, AFX_LB_LOG10) + afx_preemph_at(in, i, 0.97f) +
               afx_top_db_floor(afx_db_value(in[i], 10.0f, 1e-10f, afx_db_ref_term(10.0f, 1e-10f, 1.0f)), 0.0f, 80.0f) +
-              afx_norm_apply(in[i], 0.5, 2.0) + afx_minmax_apply(in[i], 0.0, 1.0);
+              afx_norm_apply(in[i], 0.5, 2.0) + afx_minmax_apply(in[i], 0.0, 1.0) +
+              afx_power_value(in[i], 1.0f, 1.5f) + afx_log_energy_value((double)in[i], 0.1f) +
+              afx_downmix_f32(in, 1) + afx_mel_band(in, in, 0, i) + afx_dither_sample(in[i], 0.1f, 1, 2, 3, (uint64_t)i) +
+              (float)(afx_f32_to_f16(in[i]) + afx_f32_to_bf16(in[i]));
     out[i] = x + (float)v;
 }

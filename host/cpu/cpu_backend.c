@@ -16,12 +16,15 @@
 #include <kiss_fftr.h>
 
 #include "common/half.h"
+#include "convert/convert.h"
 #include "common/rng.h"
 #include "frame/frame.h"
 #include "internal.h"
 #include "log/log.h"
 #include "mask/mask.h"
+#include "mel/mel.h"
 #include "norm/norm.h"
+#include "spectrum/spectrum.h"
 
 typedef struct cpu_state {
     kiss_fftr_cfg real_cfg;  /* even n_fft */
@@ -91,15 +94,9 @@ static afx_status cpu_init(afx_plan *plan) {
 /* Mono sample j of a clip: channel mean, int16 scaled by 1/32768, then input_scale. */
 static float clip_sample(const afx_input *in, const void *clip, int64_t j, float scale) {
     int ch = in->n_channels;
-    double acc = 0.0;
-    if (in->format == AFX_SAMPLE_S16) {
-        const int16_t *x = (const int16_t *)clip + j * ch;
-        for (int c = 0; c < ch; c++) acc += (double)x[c] / 32768.0;
-    } else {
-        const float *x = (const float *)clip + j * ch;
-        for (int c = 0; c < ch; c++) acc += (double)x[c];
-    }
-    return (float)(acc / ch) * scale;
+    float mono = in->format == AFX_SAMPLE_S16 ? afx_downmix_s16((const int16_t *)clip + j * ch, ch)
+                                              : afx_downmix_f32((const float *)clip + j * ch, ch);
+    return mono * scale;
 }
 
 /* Index of the first non-finite sample, or -1. int16 is always finite. */
@@ -124,8 +121,7 @@ static void load_segment(const afx_plan *plan, cpu_state *s, const afx_input *in
         int64_t j = afx_pad_index(plan->pad, first + k, n);
         float v = j < 0 ? 0.0f : clip_sample(in, in->clips[b], j, p->input_scale);
         if (p->dither > 0.0f)  /* Kaldi Dither(): Gaussian noise on the frame copy */
-            v += p->dither * (float)afx_rng_gauss(p->dither_seed ^ AFX_RNG_DOMAIN_DITHER, clip_id, (uint64_t)t,
-                                                  (uint64_t)k);
+            v = afx_dither_sample(v, p->dither, p->dither_seed, clip_id, (uint64_t)t, (uint64_t)k);
         s->segment[k] = v;
         sum += v;
     }
@@ -138,9 +134,7 @@ static void load_segment(const afx_plan *plan, cpu_state *s, const afx_input *in
 static float log_energy_of(const float *x, int n, float energy_floor) {
     double e = 0.0;
     for (int i = 0; i < n; i++) e += (double)x[i] * x[i];
-    float le = logf(fmaxf((float)e, FLT_EPSILON));  /* Kaldi: Log(max(VecVec, epsilon)) */
-    if (energy_floor > 0.0f && le < logf(energy_floor)) le = logf(energy_floor);
-    return le;
+    return afx_log_energy_value(e, energy_floor);  /* Kaldi: Log(max(VecVec, epsilon)) */
 }
 
 /* Pre-emphasis and window into the FFT input, then |X|^power into s->spec. Returns frame log energy. */
@@ -167,8 +161,7 @@ static float frame_spectrum(const afx_plan *plan, cpu_state *s) {
         kiss_fft(s->cplx_cfg, s->cplx_in, s->fft_out);
     }
     for (int k = 0; k < plan->n_freq; k++) {
-        float re = s->fft_out[k].r, im = s->fft_out[k].i, mag2 = re * re + im * im;
-        s->spec[k] = p->power == 2.0f ? mag2 : p->power == 1.0f ? sqrtf(mag2) : powf(mag2, 0.5f * p->power);
+        s->spec[k] = afx_power_value(s->fft_out[k].r, s->fft_out[k].i, p->power);
     }
     return le;
 }
@@ -185,9 +178,7 @@ static void base_row(const afx_plan *plan, const cpu_state *s, float *row) {
                    : p->feature == AFX_FEATURE_MFCC ? (int)p->mfcc_log
                                                     : -1;
     for (int i = 0; i < p->n_mels; i++) {
-        const float *w = plan->mel_weights + (size_t)i * plan->n_freq;
-        float acc = 0.0f;
-        for (int k = plan->mel_lo[i]; k < plan->mel_hi[i]; k++) acc += w[k] * s->spec[k];
+        float acc = afx_mel_band(plan->mel_weights + (size_t)i * plan->n_freq, s->spec, plan->mel_lo[i], plan->mel_hi[i]);
         if (log_kind == AFX_LB_DB)
             acc = afx_db_value(acc, p->db_multiplier, p->db_amin, plan->db_ref_term);
         else if (log_kind >= 0)

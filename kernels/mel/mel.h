@@ -75,4 +75,14 @@ AFX_HD double afx_mel_slaney_norm(int i, int n_mels, double mel_lo, double mel_h
     return 2.0 / (right - left);
 }
 
+/** One mel band of one frame: sum of w[k] * spec[k] over the filter's non-zero bins [lo, hi), in bin order
+ *  and in float: the CPU backend's sparse product. (The CUDA backend multiplies by the dense matrix with
+ *  cuBLAS; the two differ only in rounding, and for a power spectrum that overflowed to Inf, where the
+ *  dense product gives 0 * Inf = NaN in the frame's other bands.) */
+AFX_HD float afx_mel_band(const float *w, const float *spec, int lo, int hi) {
+    float acc = 0.0f;
+    for (int k = lo; k < hi; k++) acc += w[k] * spec[k];
+    return acc;
+}
+
 #endif /* AFX_MEL_H */
