@@ -357,6 +357,11 @@ class Extractor:
         self._init_samples = int(self._get("max_samples")) if "max_samples" in chosen else 0
         self._cap_batch = 0
         self._cap_samples = 0
+        if self._get("backend") != "cpu":
+            # A GPU plan can fail for reasons validation cannot see (no driver or device, too little
+            # memory): make a first plan now, so that such errors appear at construction.
+            with self._lock:
+                self._ensure_plan(1, 0)
 
     # -- parameters ---------------------------------------------------------------------------------
     def _set(self, field, value):
