@@ -34,10 +34,15 @@ struct afx_cu_identity {
 // a function-local static; never running them lets the CUDA objects build with -fno-threadsafe-statics
 // and -fno-exceptions and so need no C++ runtime: C programs link libafx.a with the CUDA libraries only.
 // Returns the launch error, if any; cudaGetLastError() also clears a non-sticky error left by the launch.
+// The thread's last-error state is cleared first: it may hold a stale non-sticky error of an unrelated
+// earlier call (the caller's cudaEventQuery answering cudaErrorNotReady, for one, is recorded there), which
+// the check after the launch would otherwise report as this launch's failure. A sticky error is not lost:
+// cudaLaunchKernel itself returns it.
 template <typename... P>
 static inline cudaError_t afx_cu_launch(void (*kernel)(P...), dim3 grid, dim3 block, size_t smem, cudaStream_t stream,
                                         typename afx_cu_identity<P>::type... args) {
     void *argv[] = {(void *)&args..., NULL};
+    (void)cudaGetLastError();
     cudaError_t e = cudaLaunchKernel((const void *)kernel, grid, block, argv, smem, stream);
     cudaError_t last = cudaGetLastError();
     return e != cudaSuccess ? e : last;
