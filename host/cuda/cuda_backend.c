@@ -5,8 +5,9 @@
  * Plan time (cuda_init): picks p.cuda_device (refused with AFX_ERR_BACKEND_UNAVAILABLE when there is no
  * driver, no such device, compute capability < 7.0 or no kernel image for it), creates the plan's own
  * non-blocking stream plus one upload and one download stream, cuFFT R2C plans (any n_fft, odd too) for a
- * few batch sizes sharing one work area, for mel features the cuBLAS handle (mel filterbank and DCT) (pedantic FP32 math: no TF32) with its
- * own workspace, uploads the window, the mel matrix with each filter's bin range and the DCT matrix, and
+ * few batch sizes sharing one work area, for mel features the cuBLAS handle of the mel filterbank and DCT
+ * products (pedantic FP32 math: no TF32) with its own workspace, uploads the window, the dense mel matrix
+ * and the DCT matrix, and
  * allocates every buffer below for max_batch clips of max_samples samples, after checking cudaMemGetInfo
  * (and that the pinned staging stays under half of the machine's memory). Execution allocates nothing.
  *
