@@ -134,23 +134,32 @@ static afx_status cuda_fail(afx_plan *plan, cudaError_t e, const char *fmt, ...)
 #endif
     ;
 
+/* The plan's message "<call>: <error name> (<detail>)" for a failed CUDA, cuFFT or cuBLAS call described by
+ * fmt/ap, with status st. Clears a non-sticky CUDA error. */
+static afx_status call_fail(afx_plan *plan, afx_status st, const char *name, const char *detail, const char *fmt,
+                            va_list ap) {
+    char what[256];
+    vsnprintf(what, sizeof what, fmt, ap);
+    (void)cudaGetLastError();
+    return AFX_PLAN_FAIL(plan, st, "%s: %s (%s)", what, name, detail);
+}
+
 /* AFX_OK for cudaSuccess; else the message "<call>: <error name> (<error text>)". Allocation failures are
- * AFX_ERR_OUT_OF_MEMORY, everything else AFX_ERR_INTERNAL. Clears a non-sticky error. */
+ * AFX_ERR_OUT_OF_MEMORY, a missing driver/device/kernel image AFX_ERR_BACKEND_UNAVAILABLE, everything else
+ * AFX_ERR_INTERNAL. */
 static afx_status cuda_fail(afx_plan *plan, cudaError_t e, const char *fmt, ...) {
     if (e == cudaSuccess) return AFX_OK;
-    char what[256];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(what, sizeof what, fmt, ap);
-    va_end(ap);
-    (void)cudaGetLastError();
     afx_status st = AFX_ERR_INTERNAL;
     if (e == cudaErrorMemoryAllocation)
         st = AFX_ERR_OUT_OF_MEMORY;
     else if (e == cudaErrorNoDevice || e == cudaErrorInsufficientDriver || e == cudaErrorDevicesUnavailable ||
              e == cudaErrorNoKernelImageForDevice || e == cudaErrorInvalidDevice)
         st = AFX_ERR_BACKEND_UNAVAILABLE;
-    return AFX_PLAN_FAIL(plan, st, "%s: %s (%s)", what, cudaGetErrorName(e), cudaGetErrorString(e));
+    va_list ap;
+    va_start(ap, fmt);
+    st = call_fail(plan, st, cudaGetErrorName(e), cudaGetErrorString(e), fmt, ap);
+    va_end(ap);
+    return st;
 }
 
 static const char *cufft_name(cufftResult r) {
@@ -196,14 +205,14 @@ static afx_status cufft_fail(afx_plan *plan, cufftResult r, const char *fmt, ...
 
 static afx_status cufft_fail(afx_plan *plan, cufftResult r, const char *fmt, ...) {
     if (r == CUFFT_SUCCESS) return AFX_OK;
-    char what[256];
+    char code[16];
+    snprintf(code, sizeof code, "%d", (int)r);
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(what, sizeof what, fmt, ap);
+    afx_status st = call_fail(plan, r == CUFFT_ALLOC_FAILED ? AFX_ERR_OUT_OF_MEMORY : AFX_ERR_INTERNAL,
+                              cufft_name(r), code, fmt, ap);
     va_end(ap);
-    (void)cudaGetLastError();
-    afx_status st = r == CUFFT_ALLOC_FAILED ? AFX_ERR_OUT_OF_MEMORY : AFX_ERR_INTERNAL;
-    return AFX_PLAN_FAIL(plan, st, "%s: %s (%d)", what, cufft_name(r), (int)r);
+    return st;
 }
 
 static afx_status cublas_fail(afx_plan *plan, cublasStatus_t r, const char *fmt, ...)
@@ -214,14 +223,12 @@ static afx_status cublas_fail(afx_plan *plan, cublasStatus_t r, const char *fmt,
 
 static afx_status cublas_fail(afx_plan *plan, cublasStatus_t r, const char *fmt, ...) {
     if (r == CUBLAS_STATUS_SUCCESS) return AFX_OK;
-    char what[256];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(what, sizeof what, fmt, ap);
+    afx_status st = call_fail(plan, r == CUBLAS_STATUS_ALLOC_FAILED ? AFX_ERR_OUT_OF_MEMORY : AFX_ERR_INTERNAL,
+                              cublasGetStatusName(r), cublasGetStatusString(r), fmt, ap);
     va_end(ap);
-    (void)cudaGetLastError();
-    afx_status st = r == CUBLAS_STATUS_ALLOC_FAILED ? AFX_ERR_OUT_OF_MEMORY : AFX_ERR_INTERNAL;
-    return AFX_PLAN_FAIL(plan, st, "%s: %s (%s)", what, cublasGetStatusName(r), cublasGetStatusString(r));
+    return st;
 }
 
 /* Checked calls: the expression's status, then the printf-style description of the call. */
