@@ -56,6 +56,9 @@ struct afx_plan_s {
     int *mel_lo, *mel_hi;    /* [n_mels] nonzero bin range [lo, hi) of each filter */
     float *dct;              /* [n_mfcc][n_mels], lifter folded in */
     float db_ref_term;       /* db_multiplier * log10(max(amin, ref)) */
+    int log_kind;            /* log applied to the mel energies: AFX_LB_LN/LOG10/DB (log/log.h), -1 for none */
+    float floor_range;       /* per-clip floor of the base features (max - range): top_db for dB, log_range
+                                for ln/log10; < 0 for none */
 
     char err[AFX_ERROR_MAX];
 };

@@ -94,6 +94,16 @@ static void derive_sizes(afx_plan *plan) {
                         : p->pooling == AFX_POOL_MEAN_STD ? 2 * plan->n_features : 0;
     plan->max_frames = afx_plan_frames_for_length(plan, p->max_samples);
     plan->db_ref_term = afx_db_ref_term(p->db_multiplier, p->db_amin, p->db_ref);
+    plan->log_kind = p->feature == AFX_FEATURE_LOGMEL ? (int)p->log_base
+                     : p->feature == AFX_FEATURE_DB   ? AFX_LB_DB
+                     : p->feature == AFX_FEATURE_MFCC ? (int)p->mfcc_log
+                                                      : -1;
+    if (plan->log_kind == AFX_LB_DB)
+        plan->floor_range = p->top_db >= 0.0f ? p->top_db : -1.0f;
+    else if (plan->log_kind >= 0)  /* ln/log10: Whisper's max - 8 */
+        plan->floor_range = p->log_range >= 0.0f ? p->log_range : -1.0f;
+    else
+        plan->floor_range = -1.0f;
 }
 
 int afx_cuda_device_count(void) {
@@ -217,17 +227,25 @@ afx_status afx_plan_output_shape(afx_plan *plan, const afx_input *in, int64_t *n
     return check_batch(plan, in, 0, n_frames, max_frames);
 }
 
-afx_status afx_plan_execute(afx_plan *plan, const afx_input *in, afx_output *out) {
-    if (!plan) return AFX_ERR_NULL_ARGUMENT;
-    if (!out || !out->n_frames) return AFX_PLAN_FAIL(plan, AFX_ERR_NULL_ARGUMENT, "output or output n_frames is NULL");
+/* check_batch plus the output's checks (n_frames, data, frames_stride); `what` prefixes messages ("" or
+ * "batch 3: "). */
+static afx_status check_io(afx_plan *plan, const afx_input *in, afx_output *out, const char *what) {
+    if (!out || !out->n_frames)
+        return AFX_PLAN_FAIL(plan, AFX_ERR_NULL_ARGUMENT, "%soutput or output n_frames is NULL", what);
     int64_t most = 0;
     AFX_FORWARD(check_batch(plan, in, 1, out->n_frames, &most));
     if (!out->data && afx_plan_output_size(plan, in->n_clips, plan->pooled_size ? 1 : most) > 0)
-        return AFX_PLAN_FAIL(plan, AFX_ERR_NULL_ARGUMENT, "output data is NULL");
+        return AFX_PLAN_FAIL(plan, AFX_ERR_NULL_ARGUMENT, "%soutput data is NULL", what);
     if (!plan->pooled_size && out->frames_stride < most)
         return AFX_PLAN_FAIL(plan, AFX_ERR_EXCEEDS_PLAN,
-                             "frames_stride=%lld is smaller than the batch's largest frame count %lld",
+                             "%sframes_stride=%lld is smaller than the batch's largest frame count %lld", what,
                              (long long)out->frames_stride, (long long)most);
+    return AFX_OK;
+}
+
+afx_status afx_plan_execute(afx_plan *plan, const afx_input *in, afx_output *out) {
+    if (!plan) return AFX_ERR_NULL_ARGUMENT;
+    AFX_FORWARD(check_io(plan, in, out, ""));
     return plan->ops->execute(plan, in, out);
 }
 
@@ -241,18 +259,9 @@ afx_status afx_plan_execute_batches(afx_plan *plan, const afx_input *inputs, afx
         return AFX_PLAN_FAIL(plan, AFX_ERR_NULL_ARGUMENT, "inputs or outputs array is NULL");
     /* Check every batch's shape first, so a pipelined backend only ever sees valid batches. */
     for (int i = 0; i < n_batches; i++) {
-        int64_t most = 0;
-        afx_output *out = &outputs[i];
-        if (!out->n_frames)
-            return AFX_PLAN_FAIL(plan, AFX_ERR_NULL_ARGUMENT, "batch %d: output n_frames is NULL", i);
-        afx_status st = check_batch(plan, &inputs[i], 1, out->n_frames, &most);
-        if (st != AFX_OK) return st;
-        if (!out->data && afx_plan_output_size(plan, inputs[i].n_clips, plan->pooled_size ? 1 : most) > 0)
-            return AFX_PLAN_FAIL(plan, AFX_ERR_NULL_ARGUMENT, "batch %d: output data is NULL", i);
-        if (!plan->pooled_size && out->frames_stride < most)
-            return AFX_PLAN_FAIL(plan, AFX_ERR_EXCEEDS_PLAN,
-                                 "batch %d: frames_stride=%lld is smaller than its largest frame count %lld", i,
-                                 (long long)out->frames_stride, (long long)most);
+        char what[32];
+        snprintf(what, sizeof what, "batch %d: ", i);
+        AFX_FORWARD(check_io(plan, &inputs[i], &outputs[i], what));
     }
     if (plan->ops->execute_batches) return plan->ops->execute_batches(plan, inputs, outputs, n_batches, n_done);
     /* No pipelining: one batch after another. Shapes are valid, so AFX_ERR_INVALID_INPUT now only means a

@@ -1,8 +1,9 @@
 /*
  * presets.c: afx_params_preset, one switch per peer library's conventions.
  *
- * Each preset sets exactly the fields in which that library's defaults differ from afx_params_init,
- * for the feature asked for, and cites the source lines it reproduces. The conformance suite
+ * Each preset starts from afx_params_init and sets every field that the library's convention fixes,
+ * even where it equals afx's own default today, so that a change of afx's defaults can never change a
+ * preset; each cites the source lines it reproduces. The conformance suite
  * (tests/conformance) runs every preset against the library itself on the corpus clips.
  */
 #include <float.h>

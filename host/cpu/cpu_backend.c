@@ -173,10 +173,7 @@ static void base_row(const afx_plan *plan, const cpu_state *s, float *row) {
         memcpy(row, s->spec, sizeof(float) * (size_t)plan->n_freq);
         return;
     }
-    int log_kind = p->feature == AFX_FEATURE_LOGMEL ? (int)p->log_base
-                   : p->feature == AFX_FEATURE_DB   ? AFX_LB_DB
-                   : p->feature == AFX_FEATURE_MFCC ? (int)p->mfcc_log
-                                                    : -1;
+    const int log_kind = plan->log_kind;
     for (int i = 0; i < p->n_mels; i++) {
         float acc = afx_mel_band(plan->mel_weights + (size_t)i * plan->n_freq, s->spec, plan->mel_lo[i], plan->mel_hi[i]);
         if (log_kind == AFX_LB_DB)
@@ -188,16 +185,6 @@ static void base_row(const afx_plan *plan, const cpu_state *s, float *row) {
 }
 
 /* ---- per-clip passes over the [frames][width] matrix ---- */
-
-static int uses_db(const afx_params *p) {
-    return p->feature == AFX_FEATURE_DB || (p->feature == AFX_FEATURE_MFCC && p->mfcc_log == AFX_LOG_DB);
-}
-
-/* log_range: the ln/log10 counterpart of top_db (Whisper's max - 8 floor). */
-static int uses_log_range(const afx_params *p) {
-    return p->log_range >= 0.0f &&
-           (p->feature == AFX_FEATURE_LOGMEL || (p->feature == AFX_FEATURE_MFCC && p->mfcc_log != AFX_LOG_DB));
-}
 
 static void apply_top_db(float *m, size_t count, float top_db) {
     if (count == 0) return;
@@ -347,8 +334,7 @@ static void process_clip(const afx_plan *plan, cpu_state *s, const afx_input *in
         s->log_energy[t] = frame_spectrum(plan, s);
         base_row(plan, s, s->matrix + (size_t)t * plan->n_base);
     }
-    if (uses_db(p) && p->top_db >= 0.0f) apply_top_db(s->matrix, (size_t)frames * plan->n_base, p->top_db);
-    if (uses_log_range(p)) apply_top_db(s->matrix, (size_t)frames * plan->n_base, p->log_range);
+    if (plan->floor_range >= 0.0f) apply_top_db(s->matrix, (size_t)frames * plan->n_base, plan->floor_range);
     if (p->feature == AFX_FEATURE_MFCC) apply_dct(plan, s, frames);
     if (p->out_scale != 1.0f || p->out_bias != 0.0f) {
         size_t count = (size_t)frames * (size_t)plan->n_features;

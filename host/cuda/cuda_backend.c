@@ -238,37 +238,6 @@ static afx_status cublas_fail(afx_plan *plan, cublasStatus_t r, const char *fmt,
 
 /* ---- small helpers ---- */
 
-/* Same predicates as the CPU backend. */
-static int uses_db(const afx_params *p) {
-    return p->feature == AFX_FEATURE_DB || (p->feature == AFX_FEATURE_MFCC && p->mfcc_log == AFX_LOG_DB);
-}
-
-static int uses_log_range(const afx_params *p) {
-    return p->log_range >= 0.0f &&
-           (p->feature == AFX_FEATURE_LOGMEL || (p->feature == AFX_FEATURE_MFCC && p->mfcc_log != AFX_LOG_DB));
-}
-
-/* The per-clip floor of the base features: top_db for dB, log_range for ln/log10; < 0: none. */
-static float floor_range(const afx_params *p) {
-    if (uses_db(p) && p->top_db >= 0.0f) return p->top_db;
-    if (uses_log_range(p)) return p->log_range;
-    return -1.0f;
-}
-
-/* Log applied to the mel energies: AFX_LB_* or -1 (plain mel). */
-static int log_kind(const afx_params *p) {
-    switch (p->feature) {
-        case AFX_FEATURE_LOGMEL:
-            return (int)p->log_base;
-        case AFX_FEATURE_DB:
-            return AFX_LB_DB;
-        case AFX_FEATURE_MFCC:
-            return (int)p->mfcc_log;
-        default:
-            return -1;
-    }
-}
-
 static size_t align16(size_t v) { return (v + 15u) & ~(size_t)15u; }
 
 /* a * b * c with overflow -> 0. */
@@ -839,7 +808,7 @@ static int pick_fft_plan(const cuda_state *s, int64_t r) {
 static afx_status enqueue_features(afx_plan *plan, cuda_state *s, const batch_info *bi) {
     const afx_params *p = &plan->p;
     cudaStream_t cs = s->stream;
-    int mel = p->feature != AFX_FEATURE_SPECTROGRAM, lk = log_kind(p);
+    int mel = p->feature != AFX_FEATURE_SPECTROGRAM, lk = plan->log_kind;
     afx_cu_frame_args fa;
     memset(&fa, 0, sizeof fa);
     fa.mono = s->d_mono;
@@ -894,7 +863,7 @@ static afx_status enqueue_post(afx_plan *plan, cuda_state *s, const batch_info *
     const afx_params *p = &plan->p;
     cudaStream_t cs = s->stream;
     const afx_cu_batch bt = bi->dev;
-    float range = floor_range(p);
+    float range = plan->floor_range;
     int affine = p->out_scale != 1.0f || p->out_bias != 0.0f;
     int nf = plan->n_features;
     float *cur = s->d_feat;
