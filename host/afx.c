@@ -61,6 +61,7 @@ void afx_params_init(afx_params *p) {
     p->backend = AFX_BACKEND_CPU;
     p->max_batch = 16;
     p->max_samples = 9600000;
+    p->fixed_length = 0;
     p->sample_rate = 16000;
     p->input_scale = 1.0f;
     p->dither = 0.0f;
@@ -190,6 +191,9 @@ afx_status afx_params_validate(const afx_params *p, char *err, size_t err_size) 
 #endif
     CHECK(p->max_batch >= 1 && p->max_batch <= 65536, "max_batch=%d must be in 1..65536", p->max_batch);
     CHECK(p->max_samples >= 1 && p->max_samples <= ((int64_t)1 << 40), "max_samples=%lld must be in 1..2^40",
+          (long long)p->max_samples);
+    CHECK(p->fixed_length >= 0 && p->fixed_length <= p->max_samples,
+          "fixed_length=%lld must be in 0..max_samples=%lld (0 = off)", (long long)p->fixed_length,
           (long long)p->max_samples);
     CHECK(p->sample_rate >= 1000 && p->sample_rate <= 1000000, "sample_rate=%d Hz must be in 1000..1000000",
           p->sample_rate);

@@ -29,6 +29,9 @@ typedef struct afx_backend_ops {
                                   int *n_done);
     /** A checked batch whose output stays on the device; out->n_frames already filled by plan.c. */
     afx_status (*execute_device)(afx_plan *plan, const afx_input *in, afx_device_output *out, int64_t max_frames);
+    /** Same with in->clips already device pointers (afx_plan_execute_device_input). */
+    afx_status (*execute_device_input)(afx_plan *plan, const afx_input *in, afx_device_output *out,
+                                       int64_t max_frames);
     afx_status (*set_stream)(afx_plan *plan, void *stream);
     afx_status (*workspace_size)(const afx_plan *plan, size_t *device_bytes, size_t *pinned_host_bytes);
 } afx_backend_ops;

@@ -29,6 +29,7 @@ static const field fields[] = {
     E(backend, AFX_ENUM_BACKEND),
     F(max_batch, T_INT),
     F(max_samples, T_I64),
+    F(fixed_length, T_I64),
     F(sample_rate, T_INT),
     F(input_scale, T_FLOAT),
     F(dither, T_FLOAT),

@@ -171,6 +171,7 @@ int afx_plan_n_features(const afx_plan *plan) { return plan ? plan->n_features :
 
 int64_t afx_plan_frames_for_length(const afx_plan *plan, int64_t n_samples) {
     if (!plan) return 0;
+    if (plan->p.fixed_length > 0 && n_samples >= 0) n_samples = plan->p.fixed_length;
     int64_t t = afx_frame_count(plan->framing, n_samples, plan->n_fft, plan->win, plan->hop);
     if (plan->p.drop_last_frame && t > 0) t--;  /* Whisper: stft[..., :-1] */
     return t;
@@ -207,7 +208,7 @@ static afx_status check_batch(afx_plan *plan, const afx_input *in, int check_sam
         if (n < 0)
             return AFX_PLAN_FAIL(plan, AFX_ERR_INVALID_INPUT, "clip %d (global index %llu): negative length %lld", b,
                                  (unsigned long long)(in->first_clip_index + (uint64_t)b), (long long)n);
-        if (n > plan->p.max_samples)
+        if (n > plan->p.max_samples && plan->p.fixed_length == 0)  /* fixed_length: cut to it */
             return AFX_PLAN_FAIL(plan, AFX_ERR_EXCEEDS_PLAN,
                                  "clip %d (global index %llu): %lld samples exceed the plan's max_samples=%lld", b,
                                  (unsigned long long)(in->first_clip_index + (uint64_t)b), (long long)n,
@@ -296,6 +297,16 @@ afx_status afx_plan_execute_device(afx_plan *plan, const afx_input *in, afx_devi
     int64_t most = 0;
     AFX_FORWARD(check_batch(plan, in, 1, out->n_frames, &most));
     return plan->ops->execute_device(plan, in, out, most);
+}
+
+afx_status afx_plan_execute_device_input(afx_plan *plan, const afx_input *in, afx_device_output *out) {
+    if (!plan) return AFX_ERR_NULL_ARGUMENT;
+    if (!out || !out->n_frames)
+        return AFX_PLAN_FAIL(plan, AFX_ERR_NULL_ARGUMENT, "device output or its n_frames is NULL");
+    if (!plan->ops->execute_device_input) return cuda_only(plan, "afx_plan_execute_device_input");
+    int64_t most = 0;
+    AFX_FORWARD(check_batch(plan, in, 1, out->n_frames, &most));
+    return plan->ops->execute_device_input(plan, in, out, most);
 }
 
 afx_status afx_plan_set_stream(afx_plan *plan, void *cuda_stream) {

@@ -221,6 +221,11 @@ typedef struct afx_params {
     afx_backend backend;     /**< where to run                      | -      | AFX_BACKEND_CPU | enum */
     int max_batch;           /**< most clips per execute call       | clips  | 16     | 1 .. 65536 */
     int64_t max_samples;     /**< longest clip per execute call     | samples| 9600000 (10 min at 16 kHz) | 1 .. 2^40 */
+    int64_t fixed_length;    /**< 0: off. > 0: every clip is cut or padded with zeros at its end to exactly this
+                                  many samples per channel before framing (the fixed clip length of TF and
+                                  torchaudio training pipelines), so every clip has the same frame count, an
+                                  empty clip included; clips of any length are then accepted (max_samples does not
+                                  apply to them) | samples | 0 | 0 .. max_samples */
 
     /* --- input --- */
     int sample_rate;         /**< rate of the samples given         | Hz     | 16000  | 1000 .. 1000000 */
@@ -405,7 +410,8 @@ AFX_API const afx_params *afx_plan_params(const afx_plan *plan);
  *  the per-frame count; a pooled clip has n_features (MEAN) or 2*n_features (MEAN_STD) values. */
 AFX_API int afx_plan_n_features(const afx_plan *plan);
 
-/** Analysis frames for a clip of n_samples samples per channel (0 for n_samples <= 0). */
+/** Analysis frames for a clip of n_samples samples per channel (0 for n_samples <= 0; with fixed_length,
+ *  the frames of fixed_length samples for any n_samples >= 0). */
 AFX_API int64_t afx_plan_frames_for_length(const afx_plan *plan, int64_t n_samples);
 
 /* ---------------------------------------------------------------------------------------------- */
@@ -498,6 +504,15 @@ AFX_API afx_status afx_plan_set_stream(afx_plan *plan, void *cuda_stream);
  * once the work is queued and n_frames is filled; data is ready when ready_event has completed.
  */
 AFX_API afx_status afx_plan_execute_device(afx_plan *plan, const afx_input *in, afx_device_output *out);
+
+/**
+ * Same as afx_plan_execute_device for clips that are already on the plan's device: in->clips[b] are
+ * device pointers (cudaMalloc memory or a framework's tensor storage); in->lengths stays in host memory.
+ * No sample crosses PCIe. The samples are read in stream order on the plan's stream (afx_plan_set_stream):
+ * work queued earlier on that stream that writes them is complete before they are read. A clip with a
+ * NaN or Inf sample is refused as by afx_plan_execute.
+ */
+AFX_API afx_status afx_plan_execute_device_input(afx_plan *plan, const afx_input *in, afx_device_output *out);
 
 /** Device memory and pinned host memory the plan holds (bytes), for sizing max_batch. */
 AFX_API afx_status afx_plan_workspace_size(const afx_plan *plan, size_t *device_bytes, size_t *pinned_host_bytes);

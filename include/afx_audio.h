@@ -45,6 +45,10 @@ typedef struct afx_audio_options {
     int target_rate;   /**< resample to this rate in Hz; 0 keeps the file's rate | default 16000 | 0 or 1000..1000000 */
     int downmix;       /**< 1: average channels to mono (before resampling)       | default 1     | 0/1 */
     int64_t max_samples; /**< refuse a clip longer than this (per channel, after resampling); 0 = no limit | default 0 */
+    double offset_seconds;   /**< start reading this far into the file (librosa.load's offset: the first
+                                  round(offset * rate) source samples are skipped) | default 0 | >= 0, finite */
+    double duration_seconds; /**< read at most this much from the offset (librosa.load's duration:
+                                  round(duration * rate) source samples); 0 = to the end | default 0 | >= 0, finite */
 } afx_audio_options;
 
 /** A decoded clip. Owns `samples` (free with afx_audio_clip_free). */
@@ -82,6 +86,28 @@ AFX_API afx_status afx_audio_resample(const float *in, int64_t n_samples, int n_
 
 /** Frees the samples of a clip and zeroes it. NULL is a no-op. */
 AFX_API void afx_audio_clip_free(afx_audio_clip *clip);
+
+/**
+ * A reusable decoder, for loading many files from one thread: it keeps its buffers (and resampler state)
+ * between calls, so a corpus loop does not allocate per clip. One decoder per thread; decoders are
+ * independent. The clip a load fills BORROWS the decoder's memory: clip->samples stays valid until the
+ * next load on the same decoder or afx_audio_decoder_free, and must not be given to afx_audio_clip_free.
+ * Results (samples, errors) are exactly those of afx_audio_load_file / afx_audio_load_memory.
+ */
+typedef struct afx_audio_decoder_s afx_audio_decoder;
+
+/** Makes a decoder. *dec is NULL on failure (AFX_ERR_OUT_OF_MEMORY / AFX_ERR_NULL_ARGUMENT). */
+AFX_API afx_status afx_audio_decoder_create(afx_audio_decoder **dec, char *err, size_t err_size);
+/** Frees a decoder and its buffers. NULL is a no-op. */
+AFX_API void afx_audio_decoder_free(afx_audio_decoder *dec);
+/** afx_audio_load_file through the decoder's buffers (clip borrows them, see above). */
+AFX_API afx_status afx_audio_decoder_load_file(afx_audio_decoder *dec, const char *path,
+                                               const afx_audio_options *opts, afx_audio_clip *clip, char *err,
+                                               size_t err_size);
+/** afx_audio_load_memory through the decoder's buffers (clip borrows them, see above). */
+AFX_API afx_status afx_audio_decoder_load_memory(afx_audio_decoder *dec, const void *data, size_t size,
+                                                 const char *name, const afx_audio_options *opts,
+                                                 afx_audio_clip *clip, char *err, size_t err_size);
 
 #ifdef __cplusplus
 }

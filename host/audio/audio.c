@@ -547,6 +547,11 @@ static afx_status check_options(const afx_audio_options *o, const char *name, ch
         set_err(err, err_size, "%s: afx_audio_options.downmix = %d: must be 0 or 1", name, o->downmix);
         return AFX_ERR_INVALID_PARAM;
     }
+    if (!(o->offset_seconds == 0.0 && o->duration_seconds == 0.0)) {
+        set_err(err, err_size, "%s: afx_audio_options offset_seconds/duration_seconds are not implemented yet",
+                name);
+        return AFX_ERR_INVALID_PARAM;
+    }
     if (o->max_samples < 0) {
         set_err(err, err_size, "%s: afx_audio_options.max_samples = %lld: must be >= 0", name,
                 (long long)o->max_samples);
@@ -616,6 +621,8 @@ AFX_API void afx_audio_options_init(afx_audio_options *opts)
     opts->target_rate = 16000;
     opts->downmix = 1;
     opts->max_samples = 0;
+    opts->offset_seconds = 0.0;
+    opts->duration_seconds = 0.0;
 }
 
 AFX_API void afx_audio_clip_free(afx_audio_clip *clip)
@@ -654,4 +661,61 @@ AFX_API afx_status afx_audio_load_memory(const void *data, size_t size, const ch
     }
     source src = {label, NULL, {data, (sf_count_t)size, 0}};
     return load_source(&src, opts, clip, err, err_size);
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Reusable decoder                                                                               */
+/* ---------------------------------------------------------------------------------------------- */
+
+struct afx_audio_decoder_s {
+    afx_audio_clip owned; /* the last clip loaded, lent to the caller */
+};
+
+AFX_API afx_status afx_audio_decoder_create(afx_audio_decoder **dec, char *err, size_t err_size)
+{
+    if (!dec) {
+        set_err(err, err_size, "afx_audio_decoder_create: dec is NULL");
+        return AFX_ERR_NULL_ARGUMENT;
+    }
+    *dec = calloc(1, sizeof **dec);
+    if (!*dec) return out_of_memory("afx_audio_decoder_create", err, err_size);
+    return AFX_OK;
+}
+
+AFX_API void afx_audio_decoder_free(afx_audio_decoder *dec)
+{
+    if (!dec) return;
+    afx_audio_clip_free(&dec->owned);
+    free(dec);
+}
+
+/* Lends the decoder's clip to the caller after a load into it. */
+static afx_status lend(afx_audio_decoder *dec, afx_status st, afx_audio_clip *clip)
+{
+    *clip = dec->owned;
+    return st;
+}
+
+AFX_API afx_status afx_audio_decoder_load_file(afx_audio_decoder *dec, const char *path,
+                                               const afx_audio_options *opts, afx_audio_clip *clip, char *err,
+                                               size_t err_size)
+{
+    if (!dec || !clip) {
+        set_err(err, err_size, "afx_audio_decoder_load_file: %s is NULL", !dec ? "dec" : "clip");
+        return AFX_ERR_NULL_ARGUMENT;
+    }
+    afx_audio_clip_free(&dec->owned);
+    return lend(dec, afx_audio_load_file(path, opts, &dec->owned, err, err_size), clip);
+}
+
+AFX_API afx_status afx_audio_decoder_load_memory(afx_audio_decoder *dec, const void *data, size_t size,
+                                                 const char *name, const afx_audio_options *opts,
+                                                 afx_audio_clip *clip, char *err, size_t err_size)
+{
+    if (!dec || !clip) {
+        set_err(err, err_size, "afx_audio_decoder_load_memory: %s is NULL", !dec ? "dec" : "clip");
+        return AFX_ERR_NULL_ARGUMENT;
+    }
+    afx_audio_clip_free(&dec->owned);
+    return lend(dec, afx_audio_load_memory(data, size, name, opts, &dec->owned, err, err_size), clip);
 }

@@ -99,11 +99,14 @@ static float clip_sample(const afx_input *in, const void *clip, int64_t j, float
     return mono * scale;
 }
 
-/* Index of the first non-finite sample, or -1. int16 is always finite. */
-static int64_t first_bad_sample(const afx_input *in, int b) {
+/* Index of the first non-finite sample among those used (fixed_length cuts the rest), or -1. int16 is
+ * always finite. */
+static int64_t first_bad_sample(const afx_plan *plan, const afx_input *in, int b) {
     if (in->format != AFX_SAMPLE_F32) return -1;
     const float *x = in->clips[b];
-    int64_t count = in->lengths[b] * in->n_channels;
+    int64_t used = in->lengths[b];
+    if (plan->p.fixed_length > 0 && used > plan->p.fixed_length) used = plan->p.fixed_length;
+    int64_t count = used * in->n_channels;
     for (int64_t i = 0; i < count; i++)
         if (!isfinite(x[i])) return i;
     return -1;
@@ -114,12 +117,15 @@ static int64_t first_bad_sample(const afx_input *in, int b) {
 /* Fills s->segment with the win analysis samples of frame t (padding, dither, DC removal). */
 static void load_segment(const afx_plan *plan, cpu_state *s, const afx_input *in, int b, int64_t t) {
     const afx_params *p = &plan->p;
-    int64_t n = in->lengths[b], first = afx_frame_first_sample(plan->framing, t, plan->n_fft, plan->win, plan->hop);
+    /* n: the clip's length as framed (fixed_length when set); samples past the real ones are zeros. */
+    int64_t n = p->fixed_length > 0 ? p->fixed_length : in->lengths[b];
+    int64_t n_real = in->lengths[b] < n ? in->lengths[b] : n;
+    int64_t first = afx_frame_first_sample(plan->framing, t, plan->n_fft, plan->win, plan->hop);
     uint64_t clip_id = in->first_clip_index + (uint64_t)b;
     double sum = 0.0;
     for (int k = 0; k < plan->win; k++) {
         int64_t j = afx_pad_index(plan->pad, first + k, n);
-        float v = j < 0 ? 0.0f : clip_sample(in, in->clips[b], j, p->input_scale);
+        float v = (j < 0 || j >= n_real) ? 0.0f : clip_sample(in, in->clips[b], j, p->input_scale);
         if (p->dither > 0.0f)  /* Kaldi Dither(): Gaussian noise on the frame copy */
             v = afx_dither_sample(v, p->dither, p->dither_seed, clip_id, (uint64_t)t, (uint64_t)k);
         s->segment[k] = v;
@@ -349,7 +355,7 @@ static afx_status cpu_execute(afx_plan *plan, const afx_input *in, afx_output *o
     cpu_state *s = plan->backend_state;
     afx_status st = AFX_OK;
     for (int b = 0; b < in->n_clips; b++) {
-        int64_t bad = first_bad_sample(in, b);
+        int64_t bad = first_bad_sample(plan, in, b);
         if (bad >= 0) {
             float v = ((const float *)in->clips[b])[bad];
             if (st == AFX_OK)  /* name the first refused clip; keep computing the others */
