@@ -100,6 +100,7 @@ void afx_params_init(afx_params *p) {
     p->normalize = AFX_NORM_NONE;
     p->norm_vars = 1;
     p->norm_eps = 1e-10f;
+    p->norm_unbiased = 0;
     p->n_time_masks = 0;
     p->time_mask_param = 0;
     p->n_freq_masks = 0;
@@ -117,6 +118,7 @@ void afx_params_init(afx_params *p) {
     p->out_bias = 0.0f;
     p->output_dtype = AFX_DTYPE_F32;
     p->cuda_device = 0;
+    p->cpu_threads = 1;
 }
 
 size_t afx_dtype_size(afx_dtype dtype) { return dtype == AFX_DTYPE_F32 ? sizeof(float) : sizeof(uint16_t); }
@@ -266,6 +268,7 @@ afx_status afx_params_validate(const afx_params *p, char *err, size_t err_size) 
     CHECK((unsigned)p->normalize <= AFX_NORM_MINMAX, "normalize=%d is not a valid afx_normalize", (int)p->normalize);
     CHECK(is_bool(p->norm_vars), "norm_vars=%d must be 0 or 1", p->norm_vars);
     CHECK(isfinite(p->norm_eps) && p->norm_eps >= 0.0f, "norm_eps=%g must be >= 0", (double)p->norm_eps);
+    CHECK(is_bool(p->norm_unbiased), "norm_unbiased=%d must be 0 or 1", p->norm_unbiased);
     int n_features = afx_params_n_features(p, n_freq);
     CHECK(p->n_time_masks >= 0 && p->n_time_masks <= 1024, "n_time_masks=%d must be in 0..1024", p->n_time_masks);
     CHECK(p->n_freq_masks >= 0 && p->n_freq_masks <= 1024, "n_freq_masks=%d must be in 0..1024", p->n_freq_masks);
@@ -285,6 +288,8 @@ afx_status afx_params_validate(const afx_params *p, char *err, size_t err_size) 
     CHECK((unsigned)p->output_dtype <= AFX_DTYPE_BF16, "output_dtype=%d is not a valid afx_dtype",
           (int)p->output_dtype);
     CHECK(p->cuda_device >= 0 && p->cuda_device <= 1023, "cuda_device=%d must be in 0..1023", p->cuda_device);
+    CHECK(p->cpu_threads >= 0 && p->cpu_threads <= 1024, "cpu_threads=%d must be in 0..1024 (0 = every core)",
+          p->cpu_threads);
     return AFX_OK;
 }
 

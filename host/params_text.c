@@ -68,6 +68,7 @@ static const field fields[] = {
     E(normalize, AFX_ENUM_NORMALIZE),
     F(norm_vars, T_BOOL),
     F(norm_eps, T_FLOAT),
+    F(norm_unbiased, T_BOOL),
     F(n_time_masks, T_INT),
     F(time_mask_param, T_INT),
     F(n_freq_masks, T_INT),
@@ -85,6 +86,7 @@ static const field fields[] = {
     F(out_bias, T_FLOAT),
     E(output_dtype, AFX_ENUM_DTYPE),
     F(cuda_device, T_INT),
+    F(cpu_threads, T_INT),
 };
 #define N_FIELDS (sizeof fields / sizeof fields[0])
 

@@ -280,6 +280,9 @@ typedef struct afx_params {
     afx_normalize normalize; /**< per-clip normalization            | -      | NONE   | enum */
     int norm_vars;           /**< also divide by std (else mean only) | bool | 1      | 0/1 */
     float norm_eps;          /**< (x - mean) / sqrt(var + eps)      | -      | 1e-10  | >= 0 */
+    int norm_unbiased;       /**< variance of UTTERANCE/FEATURE normalization divides by n - 1 (torch.std's
+                                  default, unbiased) instead of n (numpy/librosa, population); a clip with one
+                                  value then has variance 0 | bool | 0 | 0/1 */
     int n_time_masks;        /**< SpecAugment time masks per clip   | -      | 0      | 0 .. 1024 */
     int time_mask_param;     /**< T: each width uniform in [0, T]   | frames | 0      | >= 0 */
     int n_freq_masks;        /**< SpecAugment frequency masks per clip | -   | 0      | 0 .. 1024 */
@@ -308,6 +311,9 @@ typedef struct afx_params {
     /* --- output and device --- */
     afx_dtype output_dtype;  /**< element type of afx_output.data   | -      | F32    | enum */
     int cuda_device;         /**< CUDA device ordinal for the CUDA backend | - | 0   | 0 .. 1023 */
+    int cpu_threads;         /**< threads one execute call of the CPU backend uses (the clips of a batch, and the
+                                  frames of a long clip, are split across them); results do not depend on it;
+                                  0 = every online core | threads | 1 | 0 .. 1024 */
 } afx_params;
 
 /** Fills `params` with the defaults documented above. NULL is ignored. */

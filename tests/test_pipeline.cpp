@@ -71,7 +71,7 @@ TEST(PipelineBatch, RaggedEqualsAloneEveryFeatureAndLayout) {
 // ------------------------------------------------------------------------------------------------
 // Normalization (against float64 statistics of the library's own un-normalized output)
 // ------------------------------------------------------------------------------------------------
-ref::Mat normalize_ref(const ref::Mat &x, afx_normalize mode, bool vars, double eps) {
+ref::Mat normalize_ref(const ref::Mat &x, afx_normalize mode, bool vars, double eps, bool unbiased = false) {
     ref::Mat o = x;
     if (x.empty()) return o;
     const size_t T = x.size(), F = x[0].size();
@@ -82,7 +82,7 @@ ref::Mat normalize_ref(const ref::Mat &x, afx_normalize mode, bool vars, double 
         m /= (double)(T * F);
         for (auto &r : x)
             for (double e : r) v += (e - m) * (e - m);
-        v /= (double)(T * F);
+        v = unbiased ? (T * F > 1 ? v / (double)(T * F - 1) : 0.0) : v / (double)(T * F);
         for (auto &r : o)
             for (double &e : r) e = vars ? (e - m) / std::sqrt(v + eps) : e - m;
     } else if (mode == AFX_NORM_FEATURE) {
@@ -91,7 +91,7 @@ ref::Mat normalize_ref(const ref::Mat &x, afx_normalize mode, bool vars, double 
             for (size_t t = 0; t < T; t++) m += x[t][f];
             m /= (double)T;
             for (size_t t = 0; t < T; t++) v += (x[t][f] - m) * (x[t][f] - m);
-            v /= (double)T;
+            v = unbiased ? (T > 1 ? v / (double)(T - 1) : 0.0) : v / (double)T;
             for (size_t t = 0; t < T; t++) o[t][f] = vars ? (x[t][f] - m) / std::sqrt(v + eps) : x[t][f] - m;
         }
     } else if (mode == AFX_NORM_MINMAX) {
@@ -105,6 +105,31 @@ ref::Mat normalize_ref(const ref::Mat &x, afx_normalize mode, bool vars, double 
             for (double &e : r) e = mx > mn ? (e - mn) / (mx - mn) : 0.0;
     }
     return o;
+}
+
+// norm_unbiased: torch.std's default (n - 1) instead of the population variance; checked against the
+// float64 statistics and shown to differ from the population result on a short clip.
+TEST(PipelineNormalize, UnbiasedVarianceAsTorchStd) {
+    std::vector<std::vector<float>> clips = {ref::uniform_noise(4000, 77, 0.5), ref::uniform_noise(480, 78, 0.3)};
+    for (afx_normalize mode : {AFX_NORM_UTTERANCE, AFX_NORM_FEATURE}) {
+        afx_params p = pipe_params(AFX_FEATURE_LOGMEL);
+        p.layout = AFX_LAYOUT_TF;
+        ref::Result raw = ref::run(p, clips);
+        p.normalize = mode;
+        p.norm_unbiased = 1;
+        ref::Result r = ref::run(p, clips);
+        p.norm_unbiased = 0;
+        ref::Result pop = ref::run(p, clips);
+        ASSERT_EQ(r.st, AFX_OK) << r.err;
+        for (int c = 0; c < 2; c++) {
+            const ref::Mat want = normalize_ref(raw.clip(c), mode, true, p.norm_eps, true);
+            double scale = 1.0;
+            for (auto &row : want)
+                for (double v : row) scale = std::max(scale, std::fabs(v));
+            EXPECT_LE(ref::max_abs_diff(r.clip(c), want), 1e-4 * scale) << "mode " << mode << " clip " << c;
+            EXPECT_GT(ref::max_abs_diff(r.clip(c), pop.clip(c)), 1e-4) << "n-1 and n must differ on a short clip";
+        }
+    }
 }
 
 TEST(PipelineNormalize, AgainstFloat64Statistics) {

@@ -232,7 +232,8 @@ static void apply_normalize(const afx_plan *plan, cpu_state *s, int64_t frames) 
                 double d = m[(size_t)t * nf + f] - sum[f];
                 sq[f] += d * d;
             }
-        for (int f = 0; f < nf; f++) sq[f] = afx_norm_inv_std(sq[f] / (double)frames, p->norm_eps, p->norm_vars);
+        for (int f = 0; f < nf; f++) sq[f] = afx_norm_inv_std(afx_norm_variance(sq[f], (double)frames, p->norm_unbiased), p->norm_eps,
+                                                      p->norm_vars);
         for (int64_t t = 0; t < frames; t++)
             for (int f = 0; f < nf; f++) m[(size_t)t * nf + f] = afx_norm_apply(m[(size_t)t * nf + f], sum[f], sq[f]);
         return;
@@ -249,7 +250,7 @@ static void apply_normalize(const afx_plan *plan, cpu_state *s, int64_t frames) 
         return;
     }
     for (size_t i = 0; i < count; i++) var += (m[i] - mean) * (m[i] - mean);
-    double inv = afx_norm_inv_std(var / (double)count, p->norm_eps, p->norm_vars);
+    double inv = afx_norm_inv_std(afx_norm_variance(var, (double)count, p->norm_unbiased), p->norm_eps, p->norm_vars);
     for (size_t i = 0; i < count; i++) m[i] = afx_norm_apply(m[i], mean, inv);
 }
 

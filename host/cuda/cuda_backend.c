@@ -590,6 +590,9 @@ static afx_status init_state(afx_plan *plan, cuda_state *s) {
 }
 
 static afx_status cuda_init(afx_plan *plan) {
+    if (plan->p.norm_unbiased)
+        return AFX_PLAN_FAIL(plan, AFX_ERR_BACKEND_UNAVAILABLE,
+                             "norm_unbiased=1: the CUDA backend does not implement it yet (use cpu)");
     if (plan->p.fixed_length > 0)
         return AFX_PLAN_FAIL(plan, AFX_ERR_BACKEND_UNAVAILABLE,
                              "fixed_length=%lld: the CUDA backend does not implement fixed_length yet (use cpu)",
