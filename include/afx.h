@@ -489,7 +489,8 @@ AFX_API afx_status afx_plan_execute_batches(afx_plan *plan, const afx_input *inp
 
 /** Device-resident output of afx_plan_execute_device, laid out as afx_output (layout, pooling, dtype). */
 typedef struct afx_device_output {
-    void *data;              /**< device pointer owned by the plan; valid until the next execute or free */
+    void *data;              /**< device pointer owned by the plan; valid until the next execute (see
+                                  afx_plan_release_device_output) or free */
     afx_dtype dtype;         /**< element type (the plan's output_dtype) */
     int n_clips;             /**< clips in the batch */
     int n_features;          /**< afx_plan_n_features (pooled: values per clip) */
@@ -507,18 +508,42 @@ AFX_API afx_status afx_plan_set_stream(afx_plan *plan, void *cuda_stream);
 
 /**
  * Computes a batch and leaves the features on the device (no device-to-host copy). The call returns
- * once the work is queued and n_frames is filled; data is ready when ready_event has completed.
+ * once the work is queued, without waiting for the device; data is ready when ready_event has completed.
+ * n_frames is filled from the lengths. Clips refused for a NaN/Inf sample or non-finite features are
+ * found on the device: their slots of `data` are zeros at ready_event, and afx_plan_device_output_wait
+ * reports them (n_frames -1, AFX_ERR_INVALID_INPUT naming the first), as afx_plan_execute would.
  */
 AFX_API afx_status afx_plan_execute_device(afx_plan *plan, const afx_input *in, afx_device_output *out);
 
 /**
  * Same as afx_plan_execute_device for clips that are already on the plan's device: in->clips[b] are
- * device pointers (cudaMalloc memory or a framework's tensor storage); in->lengths stays in host memory.
- * No sample crosses PCIe. The samples are read in stream order on the plan's stream (afx_plan_set_stream):
- * work queued earlier on that stream that writes them is complete before they are read. A clip with a
- * NaN or Inf sample is refused as by afx_plan_execute.
+ * device pointers (cudaMalloc or managed memory, or a framework's tensor storage, 4-byte aligned for f32
+ * and 2-byte aligned for s16) holding lengths[b] * n_channels samples; in->lengths stays in host memory.
+ * No sample crosses PCIe (only the batch's small metadata is uploaded). The samples are read in stream
+ * order on the plan's stream (afx_plan_set_stream): work queued earlier on that stream that writes them is
+ * complete before they are read, and nothing waits on the host. A pointer that is not device memory of
+ * the plan's device is refused (AFX_ERR_INVALID_INPUT, nothing computed). A clip with a NaN or Inf sample
+ * is refused as by afx_plan_execute_device (reported by afx_plan_device_output_wait).
  */
 AFX_API afx_status afx_plan_execute_device_input(afx_plan *plan, const afx_input *in, afx_device_output *out);
+
+/**
+ * Waits on the host for the plan's last afx_plan_execute_device(_input) batch (its ready_event), then
+ * reports the clips refused on the device: their n_frames become -1 (their slots of `data` already hold
+ * zeros) and the call returns AFX_ERR_INVALID_INPUT with a message naming the first (index in the batch,
+ * global index, and the bad sample or "features are not finite"); AFX_OK when every clip is valid. `out`
+ * is the descriptor that call filled. Optional: without it the refused slots are still zeros.
+ */
+AFX_API afx_status afx_plan_device_output_wait(afx_plan *plan, afx_device_output *out);
+
+/**
+ * The release rule of the device output: the next execute on this plan (of any kind) overwrites `data`.
+ * Reads queued on the plan's own stream (afx_plan_set_stream) are ordered before that automatically.
+ * For reads queued on another stream, record a cudaEvent_t after them and pass it here (as void *): the
+ * next execute's write of the output waits for it on the device, with no host wait. NULL declares that no
+ * read is pending. The event is used at once (its current state), so it may be re-recorded afterwards.
+ */
+AFX_API afx_status afx_plan_release_device_output(afx_plan *plan, void *cuda_event);
 
 /** Device memory and pinned host memory the plan holds (bytes), for sizing max_batch. */
 AFX_API afx_status afx_plan_workspace_size(const afx_plan *plan, size_t *device_bytes, size_t *pinned_host_bytes);
