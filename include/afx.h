@@ -36,7 +36,9 @@
  *
  * Thread safety
  * -------------
- * - There is no global mutable state. Functions that take no plan are thread-safe.
+ * - There is no global mutable state, except that the CUDA module (libafx_cuda.so) is loaded at most once per
+ *   process, under pthread_once, the first time a plan asks for backend cuda or auto or
+ *   afx_cuda_device_count() is called. Functions that take no plan are thread-safe.
  * - A plan is not thread-safe: use one plan per thread (plans are independent). The functions taking a
  *   const plan (afx_plan_n_features, afx_plan_frames_for_length, afx_plan_output_size,
  *   afx_plan_backend, afx_plan_params) may run concurrently with each other but not with a call that
@@ -116,7 +118,7 @@ AFX_API const char *afx_status_string(afx_status status);
 typedef enum afx_backend {
     AFX_BACKEND_CPU = 0,  /**< reference implementation, always built */
     AFX_BACKEND_CUDA = 1, /**< NVIDIA GPU; AFX_ERR_BACKEND_UNAVAILABLE in a build without it */
-    AFX_BACKEND_AUTO = 2  /**< CUDA when built in and a device is present, else CPU */
+    AFX_BACKEND_AUTO = 2  /**< CUDA when the CUDA module loads and a device is present, else CPU */
 } afx_backend;
 
 typedef enum afx_feature {
@@ -485,6 +487,10 @@ AFX_API afx_status afx_plan_execute_batches(afx_plan *plan, const afx_input *inp
 
 /* ---------------------------------------------------------------------------------------------- */
 /* CUDA backend extras (AFX_ERR_BACKEND_UNAVAILABLE on a plan that runs on the CPU)                  */
+/*                                                                                                */
+/* The CUDA backend is the module libafx_cuda.so, loaded on first use (see afx_cuda_device_count): a   */
+/* program that never asks for it maps no CUDA library. backend=cuda without a loadable module fails  */
+/* at plan creation with AFX_ERR_BACKEND_UNAVAILABLE naming the folders searched and what is missing. */
 /* ---------------------------------------------------------------------------------------------- */
 
 /** Device-resident output of afx_plan_execute_device, laid out as afx_output (layout, pooling, dtype). */
@@ -548,7 +554,14 @@ AFX_API afx_status afx_plan_release_device_output(afx_plan *plan, void *cuda_eve
 /** Device memory and pinned host memory the plan holds (bytes), for sizing max_batch. */
 AFX_API afx_status afx_plan_workspace_size(const afx_plan *plan, size_t *device_bytes, size_t *pinned_host_bytes);
 
-/** Number of CUDA devices usable by this build (0 in a build without CUDA or with no device/driver). */
+/**
+ * Number of CUDA devices usable by this build: 0 in a build without CUDA, or when the CUDA module, the CUDA
+ * libraries, the driver or a device is missing. Loads the CUDA module (and with it the CUDA runtime, cuFFT
+ * and cuBLAS) on the first call; nothing else in afx does, except a plan with backend cuda or auto. The
+ * module is found, in this order: the file $AFX_CUDA_MODULE (when set, the only candidate); libafx_cuda.so
+ * in the folder of libafx.so (or of the program, when libafx.a is linked in); in the program's folder and
+ * its ../lib; in the install libdir; through the dynamic linker's search (LD_LIBRARY_PATH, RUNPATH).
+ */
 AFX_API int afx_cuda_device_count(void);
 
 #ifdef __cplusplus
