@@ -23,6 +23,10 @@
 
 #ifdef AFX_TEST_HAVE_CUDA
 #include <cuda_runtime_api.h>
+
+extern "C" {
+#include "pack_pool.h"
+}
 #endif
 
 namespace {
@@ -1865,5 +1869,51 @@ TEST(CudaCpuPlan, CudaOnlyCallsUnavailable) {
 }
 
 TEST(CudaCpuPlan, ExecuteBatchesEqualsExecute) { check_execute_batches(AFX_BACKEND_CPU); }
+
+#ifdef AFX_TEST_HAVE_CUDA
+// The CUDA backend's packing threads (host/cuda/pack_pool.c, compiled into this test in CUDA builds): every
+// task of a call runs exactly once, calls follow each other, the threads really share the work, and a pool
+// of one thread runs everything on the caller.
+struct PoolJob {
+    std::vector<std::atomic<int>> runs;
+    std::atomic<int> in_flight{0}, most_in_flight{0};
+    explicit PoolJob(size_t n) : runs(n) {}
+};
+
+void pool_task(void *arg, int i) {
+    PoolJob *j = static_cast<PoolJob *>(arg);
+    const int now = ++j->in_flight;
+    int seen = j->most_in_flight.load();
+    while (now > seen && !j->most_in_flight.compare_exchange_weak(seen, now)) {
+    }
+    std::this_thread::sleep_for(std::chrono::microseconds(200));
+    j->runs[(size_t)i]++;
+    --j->in_flight;
+}
+
+TEST(CudaPackPool, EveryTaskOnceAcrossThreads) {
+    for (int threads : {1, 4}) {
+        SCOPED_TRACE(testing::Message() << threads << " threads");
+        afx_pack_pool *pool = afx_pack_pool_create(threads);
+        ASSERT_NE(pool, nullptr);
+        EXPECT_EQ(afx_pack_pool_threads(pool), threads);
+        for (int call = 0; call < 20; call++) {
+            const int n = call % 5 == 0 ? 1 : 37 + call;
+            PoolJob job((size_t)n);
+            afx_pack_pool_run(pool, n, pool_task, &job);
+            for (int i = 0; i < n; i++) ASSERT_EQ(job.runs[(size_t)i].load(), 1) << "task " << i << " of call " << call;
+            EXPECT_EQ(job.in_flight.load(), 0) << "the call returned before its tasks finished";
+            if (threads == 1) {
+                EXPECT_EQ(job.most_in_flight.load(), 1);
+            } else if (n > 8) {
+                EXPECT_GT(job.most_in_flight.load(), 1) << "the tasks never ran in parallel";
+            }
+        }
+        afx_pack_pool_run(pool, 0, pool_task, nullptr);  // nothing to do
+        afx_pack_pool_free(pool);
+    }
+    afx_pack_pool_free(nullptr);
+}
+#endif
 
 }  // namespace
