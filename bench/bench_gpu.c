@@ -448,7 +448,7 @@ int main(int argc, char **argv) {
     printf("| host-to-host, pinned output (execute_batches x%d) | f32 | %.3f | %.1f | %.3f (duplex PCIe) | %.2f |\n",
            a.n_batches, h2h_f32_pin * 1e3, audio_hours / h2h_f32_pin, duplex_f32, duplex_f32 / (h2h_f32_pin * 1e3));
     printf("\nThe duplex PCIe floor is max(input / H2D, output / D2H): upload and download overlap on separate\n"
-           "copy engines. Targets (issue): device-resident >= 0.25 of the HBM floor, host-to-host int16 >= 0.70\n"
+           "copy engines. Targets: device-resident >= 0.25 of the HBM floor, host-to-host int16 >= 0.70\n"
            "of the duplex PCIe floor; the torch comparison is bench/torch_peer.py (same device-resident input).\n");
 
     printf("afx_gpu_device_name=%s\n", prop.name);

@@ -1,5 +1,5 @@
 /*
- * cuda_module.c: the one exported symbol of libafx_cuda.so (cuda_module.h), and the host helpers the backend
+ * cuda_module.c: the one exported symbol of libafx_cuda.so (cuda_module.h), and the libafx functions the backend
  * calls, forwarded to the libafx that loaded the module (the module carries no copy of libafx).
  */
 #include <stdarg.h>

@@ -5,7 +5,7 @@
  * at load). libafx.so, libafx.a and the afx CLI link none of them; host/cuda/cuda_loader.c dlopen()s the
  * module only when a plan asks for backend cuda or auto, or afx_cuda_device_count() is called.
  *
- * The module exports one symbol, AFX_CUDA_MODULE_ENTRY. libafx calls it with the few host helpers the
+ * The module exports one symbol, AFX_CUDA_MODULE_ENTRY. libafx calls it with the few libafx functions the
  * backend uses (so that the module carries no copy of them) and gets back the backend table. Both sides
  * compute afx_cuda_abi_fingerprint() from the headers they were compiled with: the plan object, the
  * parameter and batch structs and the backend table are shared by layout, so a module is only accepted

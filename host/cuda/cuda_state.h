@@ -1,5 +1,5 @@
 /*
- * cuda_state.h: the CUDA backend's per-plan state and the helpers its files share (libafx_cuda.so only).
+ * cuda_state.h: the CUDA backend's per-plan state and the functions its files share (libafx_cuda.so only).
  *
  *   cuda_plan.c     plan time: device checks, sizes, cuFFT/cuBLAS handles, every allocation
  *   cuda_batch.c    one batch: packing (host threads), metadata, upload, kernels, download, refusals
@@ -140,7 +140,7 @@ afx_status afx_cu_cublas_fail(afx_plan *plan, cublasStatus_t r, const char *fmt,
 #define FFT_TRY(call, ...) AFX_FORWARD(afx_cu_cufft_fail(plan, (call), __VA_ARGS__))
 #define BLAS_TRY(call, ...) AFX_FORWARD(afx_cu_cublas_fail(plan, (call), __VA_ARGS__))
 
-/* ---- shared helpers ---- */
+/* ---- shared small functions ---- */
 static inline size_t afx_cu_align16(size_t v) { return (v + 15u) & ~(size_t)15u; }
 /* a * b * c with overflow -> 0. */
 static inline size_t afx_cu_mul3(size_t a, size_t b, size_t c) { return afx_mul_size(afx_mul_size(a, b), c); }
