@@ -79,10 +79,10 @@ class Afx:
         lib.afx_params_init(self.params)
         err = ctypes.create_string_buffer(512)
         for name, value in (("backend", backend), ("max_batch", str(max_batch)), ("max_samples", str(max_samples))):
-            if lib.afx_params_set(self.params, name.encode(), value.encode(), err, 512) != 0:
+            if lib.afx_params_set(self.params, name.encode(), value.encode(), err, ctypes.c_size_t(512)) != 0:
                 raise RuntimeError(f"afx_params_set({name}): {err.value.decode()}")
         self.plan = ctypes.c_void_p()
-        if lib.afx_plan_create(self.params, ctypes.byref(self.plan), err, 512) != 0:
+        if lib.afx_plan_create(self.params, ctypes.byref(self.plan), err, ctypes.c_size_t(512)) != 0:
             raise RuntimeError(f"afx_plan_create: {err.value.decode()}")
         self.n_features = lib.afx_plan_n_features(self.plan)
 
