@@ -34,6 +34,10 @@ typedef struct afx_backend_ops {
                                        int64_t max_frames);
     afx_status (*set_stream)(afx_plan *plan, void *stream);
     afx_status (*workspace_size)(const afx_plan *plan, size_t *device_bytes, size_t *pinned_host_bytes);
+    /** afx_plan_device_output_wait: waits for the last device output, applies the refusals found on the device. */
+    afx_status (*device_output_wait)(afx_plan *plan, afx_device_output *out);
+    /** afx_plan_release_device_output: the next write of the device output waits for `cuda_event`. */
+    afx_status (*release_device_output)(afx_plan *plan, void *cuda_event);
 } afx_backend_ops;
 
 struct afx_plan_s {
@@ -92,9 +96,10 @@ int afx_params_n_features(const afx_params *p, int n_freq);  /* values per outpu
 extern const afx_backend_ops afx_cpu_backend;
 
 #ifdef AFX_HAVE_CUDA
-/* The CUDA backend's table (cuda/cuda_backend.c) and its device probe: number of usable devices,
- * 0 when there is no driver or device (never fails). */
-extern const afx_backend_ops afx_cuda_backend;
+/* The CUDA backend lives in a separately loaded module (libafx_cuda.so, loaded by cuda/cuda_loader.c on first
+ * use): its table, or AFX_ERR_BACKEND_UNAVAILABLE with a message naming what was tried and what is missing. */
+afx_status afx_cuda_load(const afx_backend_ops **ops, char *err, size_t err_size);
+/* Number of usable CUDA devices: 0 when the module, the driver or a device is missing (never fails). */
 int afx_cuda_probe_devices(void);
 #endif
 

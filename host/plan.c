@@ -114,16 +114,24 @@ int afx_cuda_device_count(void) {
 #endif
 }
 
-/* CPU, or CUDA (validation already refused CUDA in builds without it); AUTO picks CUDA when a device
- * is present. */
+/* CPU, or CUDA (validation already refused CUDA in builds without it); AUTO picks CUDA when the CUDA module
+ * loads and the device is present. Only these two choices load the module (and with it the CUDA libraries). */
 static afx_status select_backend(afx_plan *plan) {
     plan->backend = AFX_BACKEND_CPU;
     plan->ops = &afx_cpu_backend;
 #ifdef AFX_HAVE_CUDA
-    if (plan->p.backend == AFX_BACKEND_CUDA ||
-        (plan->p.backend == AFX_BACKEND_AUTO && afx_cuda_probe_devices() > plan->p.cuda_device)) {
+    if (plan->p.backend == AFX_BACKEND_CUDA) {
+        const afx_backend_ops *cuda = NULL;
+        afx_status st = afx_cuda_load(&cuda, plan->err, sizeof plan->err);
+        if (st != AFX_OK) return st;
         plan->backend = AFX_BACKEND_CUDA;
-        plan->ops = &afx_cuda_backend;
+        plan->ops = cuda;
+    } else if (plan->p.backend == AFX_BACKEND_AUTO && afx_cuda_probe_devices() > plan->p.cuda_device) {
+        const afx_backend_ops *cuda = NULL;
+        if (afx_cuda_load(&cuda, NULL, 0) == AFX_OK) {
+            plan->backend = AFX_BACKEND_CUDA;
+            plan->ops = cuda;
+        }
     }
 #endif
     return AFX_OK;

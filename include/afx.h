@@ -36,7 +36,9 @@
  *
  * Thread safety
  * -------------
- * - There is no global mutable state. Functions that take no plan are thread-safe.
+ * - There is no global mutable state, except that the CUDA module (libafx_cuda.so) is loaded at most once per
+ *   process, under pthread_once, the first time a plan asks for backend cuda or auto or
+ *   afx_cuda_device_count() is called. Functions that take no plan are thread-safe.
  * - A plan is not thread-safe: use one plan per thread (plans are independent). The functions taking a
  *   const plan (afx_plan_n_features, afx_plan_frames_for_length, afx_plan_output_size,
  *   afx_plan_backend, afx_plan_params) may run concurrently with each other but not with a call that
@@ -116,7 +118,7 @@ AFX_API const char *afx_status_string(afx_status status);
 typedef enum afx_backend {
     AFX_BACKEND_CPU = 0,  /**< reference implementation, always built */
     AFX_BACKEND_CUDA = 1, /**< NVIDIA GPU; AFX_ERR_BACKEND_UNAVAILABLE in a build without it */
-    AFX_BACKEND_AUTO = 2  /**< CUDA when built in and a device is present, else CPU */
+    AFX_BACKEND_AUTO = 2  /**< CUDA when the CUDA module loads and a device is present, else CPU */
 } afx_backend;
 
 typedef enum afx_feature {
@@ -485,11 +487,16 @@ AFX_API afx_status afx_plan_execute_batches(afx_plan *plan, const afx_input *inp
 
 /* ---------------------------------------------------------------------------------------------- */
 /* CUDA backend extras (AFX_ERR_BACKEND_UNAVAILABLE on a plan that runs on the CPU)                  */
+/*                                                                                                */
+/* The CUDA backend is the module libafx_cuda.so, loaded on first use (see afx_cuda_device_count): a   */
+/* program that never asks for it maps no CUDA library. backend=cuda without a loadable module fails  */
+/* at plan creation with AFX_ERR_BACKEND_UNAVAILABLE naming the folders searched and what is missing. */
 /* ---------------------------------------------------------------------------------------------- */
 
 /** Device-resident output of afx_plan_execute_device, laid out as afx_output (layout, pooling, dtype). */
 typedef struct afx_device_output {
-    void *data;              /**< device pointer owned by the plan; valid until the next execute or free */
+    void *data;              /**< device pointer owned by the plan; valid until the next execute (see
+                                  afx_plan_release_device_output) or free */
     afx_dtype dtype;         /**< element type (the plan's output_dtype) */
     int n_clips;             /**< clips in the batch */
     int n_features;          /**< afx_plan_n_features (pooled: values per clip) */
@@ -507,23 +514,54 @@ AFX_API afx_status afx_plan_set_stream(afx_plan *plan, void *cuda_stream);
 
 /**
  * Computes a batch and leaves the features on the device (no device-to-host copy). The call returns
- * once the work is queued and n_frames is filled; data is ready when ready_event has completed.
+ * once the work is queued, without waiting for the device; data is ready when ready_event has completed.
+ * n_frames is filled from the lengths. Clips refused for a NaN/Inf sample or non-finite features are
+ * found on the device: their slots of `data` are zeros at ready_event, and afx_plan_device_output_wait
+ * reports them (n_frames -1, AFX_ERR_INVALID_INPUT naming the first), as afx_plan_execute would.
  */
 AFX_API afx_status afx_plan_execute_device(afx_plan *plan, const afx_input *in, afx_device_output *out);
 
 /**
  * Same as afx_plan_execute_device for clips that are already on the plan's device: in->clips[b] are
- * device pointers (cudaMalloc memory or a framework's tensor storage); in->lengths stays in host memory.
- * No sample crosses PCIe. The samples are read in stream order on the plan's stream (afx_plan_set_stream):
- * work queued earlier on that stream that writes them is complete before they are read. A clip with a
- * NaN or Inf sample is refused as by afx_plan_execute.
+ * device pointers (cudaMalloc or managed memory, or a framework's tensor storage, 4-byte aligned for f32
+ * and 2-byte aligned for s16) holding lengths[b] * n_channels samples; in->lengths stays in host memory.
+ * No sample crosses PCIe (only the batch's small metadata is uploaded). The samples are read in stream
+ * order on the plan's stream (afx_plan_set_stream): work queued earlier on that stream that writes them is
+ * complete before they are read, and nothing waits on the host. A pointer that is not device memory of
+ * the plan's device is refused (AFX_ERR_INVALID_INPUT, nothing computed). A clip with a NaN or Inf sample
+ * is refused as by afx_plan_execute_device (reported by afx_plan_device_output_wait).
  */
 AFX_API afx_status afx_plan_execute_device_input(afx_plan *plan, const afx_input *in, afx_device_output *out);
+
+/**
+ * Waits on the host for the plan's last afx_plan_execute_device(_input) batch (its ready_event), then
+ * reports the clips refused on the device: their n_frames become -1 (their slots of `data` already hold
+ * zeros) and the call returns AFX_ERR_INVALID_INPUT with a message naming the first (index in the batch,
+ * global index, and the bad sample or "features are not finite"); AFX_OK when every clip is valid. `out`
+ * is the descriptor that call filled. Optional: without it the refused slots are still zeros.
+ */
+AFX_API afx_status afx_plan_device_output_wait(afx_plan *plan, afx_device_output *out);
+
+/**
+ * The release rule of the device output: the next execute on this plan (of any kind) overwrites `data`.
+ * Reads queued on the plan's own stream (afx_plan_set_stream) are ordered before that automatically.
+ * For reads queued on another stream, record a cudaEvent_t after them and pass it here (as void *): the
+ * next execute's write of the output waits for it on the device, with no host wait. NULL declares that no
+ * read is pending. The event is used at once (its current state), so it may be re-recorded afterwards.
+ */
+AFX_API afx_status afx_plan_release_device_output(afx_plan *plan, void *cuda_event);
 
 /** Device memory and pinned host memory the plan holds (bytes), for sizing max_batch. */
 AFX_API afx_status afx_plan_workspace_size(const afx_plan *plan, size_t *device_bytes, size_t *pinned_host_bytes);
 
-/** Number of CUDA devices usable by this build (0 in a build without CUDA or with no device/driver). */
+/**
+ * Number of CUDA devices usable by this build: 0 in a build without CUDA, or when the CUDA module, the CUDA
+ * libraries, the driver or a device is missing. Loads the CUDA module (and with it the CUDA runtime, cuFFT
+ * and cuBLAS) on the first call; nothing else in afx does, except a plan with backend cuda or auto. The
+ * module is found, in this order: the file $AFX_CUDA_MODULE (when set, the only candidate); libafx_cuda.so
+ * in the folder of libafx.so (or of the program, when libafx.a is linked in); in the program's folder and
+ * its ../lib; in the install libdir; through the dynamic linker's search (LD_LIBRARY_PATH, RUNPATH).
+ */
 AFX_API int afx_cuda_device_count(void);
 
 #ifdef __cplusplus

@@ -27,15 +27,25 @@ extern "C" {
 typedef struct afx_cu_batch {
     int n_clips;
     int n_tiles;
-    int64_t n_frames;          /* frames of the batch (refused and empty clips have none) */
+    int64_t n_frames;          /* frames of the batch (empty clips have none) */
     const int64_t *frame_off;  /* [n_clips + 1]; frame_off[n_clips] = n_frames */
-    const int64_t *sample_off; /* [n_clips] first mono sample of the clip in the packed buffer */
-    const int64_t *length;     /* [n_clips] mono samples of the clip (0 when it has no frames) */
+    const int64_t *sample_off; /* [n_clips] first mono sample of the clip in the packed mono buffer */
+    const int64_t *length;     /* [n_clips] mono samples of the clip as framed (fixed_length when set; 0 when
+                                  it has no frames) */
+    const int64_t *avail;      /* [n_clips] samples actually present (<= length): past them a clip reads 0 */
     const uint64_t *clip_id;   /* [n_clips] first_clip_index + b: keys dither and masks */
     const int64_t *tile_g0;    /* [n_tiles + 1]; tile_g0[n_tiles] = n_frames */
     const int32_t *tile_clip;  /* [n_tiles] */
     const int32_t *clip_tile;  /* [n_clips + 1] first tile of each clip; clip_tile[n_clips] = n_tiles */
+    const void *const *src;    /* [n_clips] where clip b's avail[b] interleaved samples are read from: the
+                                  uploaded staging, or the caller's device memory (execute_device_input) */
+    /* Per-clip verdicts, written by the kernels and downloaded with the batch. */
+    unsigned long long *bad_index; /* [n_clips] first non-finite interleaved sample (atomicMin), ~0ull: none */
+    float *bad_value;              /* [n_clips] that sample's value */
+    unsigned int *bad_features;    /* [n_clips] 1: a final feature value is NaN or Inf */
 } afx_cu_batch;
+
+#define AFX_CU_NO_BAD_SAMPLE (~0ull)
 
 /** SpecAugment masks of a batch for the final stages (both flag pointers NULL: no masks). */
 typedef struct afx_cu_mask {
@@ -48,11 +58,11 @@ typedef struct afx_cu_mask {
 typedef struct afx_cu_frame_args {
     const float *mono;   /* packed mono samples, scaled */
     const float *window; /* [win] */
-    float *fft_in;       /* [count][n_fft] cuFFT R2C input */
+    float *fft_in;       /* [count][ld_in] cuFFT R2C input (frame i at fft_in + i * ld_in) */
     float *seg;          /* [count][win] scratch when win > afx_cu_frame_smem_max(), else NULL */
     float *energy;       /* [n_frames] log energy of each global frame (MFCC use_energy), or NULL */
     int64_t g0, count;
-    int n_fft, win, hop, framing, pad, fft_offset;
+    int n_fft, ld_in, win, hop, framing, pad, fft_offset;
     float dither;         /* 0: none */
     uint64_t dither_seed; /* afx_params.dither_seed (the domain is mixed in by the kernel) */
     int remove_dc;
@@ -78,15 +88,19 @@ cudaError_t afx_cu_load_layout(void);
 /* Largest window kept in shared memory by the framing kernel; larger ones need afx_cu_frame_args.seg. */
 int afx_cu_frame_smem_max(void);
 
-/* convert: mono[i] = downmix of frame i of raw (n_channels interleaved, int16 or float) times scale. */
-cudaError_t afx_cu_downmix(const void *raw, int is_s16, int n_channels, float scale, float *mono, int64_t n,
-                           cudaStream_t stream);
+/* convert: mono[sample_off[b] + j] = downmix of frame j of batch.src[b] (n_channels interleaved, int16 or
+ * float) times scale, for j < avail[b] (max_avail: the largest avail[b]). With `scan` (float input), the
+ * first non-finite interleaved sample of each clip goes to bad_index (atomicMin), then afx_cu_bad_value
+ * copies its value to bad_value: both before the source may be overwritten. */
+cudaError_t afx_cu_gather(afx_cu_batch batch, int is_s16, int n_channels, float scale, int scan, float *mono,
+                          int64_t max_avail, cudaStream_t stream);
+cudaError_t afx_cu_bad_value(afx_cu_batch batch, cudaStream_t stream);
 
 /* frame: dither, DC removal, energy, pre-emphasis and window of a chunk's frames into the FFT input. */
 cudaError_t afx_cu_frame(const afx_cu_frame_args *args, afx_cu_batch batch, cudaStream_t stream);
 
-/* spectrum: the R2C transform of `count` frames of length 1 (the identity: out[i] = x[i] + 0i). */
-cudaError_t afx_cu_dft1(const float *x, void *out, int64_t count, cudaStream_t stream);
+/* spectrum: the R2C transform of `count` frames of length 1 (the identity: out[i] = x[i * ld_in] + 0i). */
+cudaError_t afx_cu_dft1(const float *x, int ld_in, void *out, int64_t count, cudaStream_t stream);
 
 /* spectrum: out[i] = |X[i]|^power for `count` complex values (cufftComplex). */
 cudaError_t afx_cu_power(const void *spectrum, float *out, int64_t count, float power, cudaStream_t stream);
@@ -102,20 +116,21 @@ cudaError_t afx_cu_floor_affine(afx_cu_batch batch, float *x, int nf, const doub
                                 float scale, float bias, cudaStream_t stream);
 
 /* reduce: part[tile][4] = {sum x, min x, max x, sum (x - center[b][0])^2 (0 if center is NULL)} over
- * the tile's elements; then clip[b][4] = {mean, min, max, mean square deviation} over the clip's tiles
- * in order (count = frames * nf; zeros for a clip without frames). */
+ * the tile's elements; then clip[b][4] = {mean, min, max, afx_norm_variance(sum of squares, count,
+ * unbiased)} over the clip's tiles in order (count = frames * nf; zeros for a clip without frames). */
 cudaError_t afx_cu_tile_stats(afx_cu_batch batch, const float *x, int nf, const double *center, double *part,
                               cudaStream_t stream);
-cudaError_t afx_cu_clip_stats(afx_cu_batch batch, const double *part, int nf, double *clip, cudaStream_t stream);
+cudaError_t afx_cu_clip_stats(afx_cu_batch batch, const double *part, int nf, int unbiased, double *clip,
+                              cudaStream_t stream);
 
 /* reduce, per feature: part[tile][f] = sum over the tile's frames of v (center NULL) or (v - center[b][f])^2,
  * where v is x with the masks of `mask` applied; then out[b][f] from the clip's tiles in order:
- * mode 0: sum / frames, mode 1: afx_norm_inv_std(sum / frames, eps, norm_vars), mode 2: sqrt(sum / frames)
- * (0 for a clip without frames). */
+ * mode 0: sum / frames, mode 1: afx_norm_inv_std(afx_norm_variance(sum, frames, unbiased), eps, norm_vars),
+ * mode 2: sqrt(sum / frames) (pooling's population std) (0, or 1 for mode 1, for a clip without frames). */
 cudaError_t afx_cu_feat_stats(afx_cu_batch batch, const float *x, int nf, const double *center, afx_cu_mask mask,
                               double *part, cudaStream_t stream);
 cudaError_t afx_cu_feat_finalize(afx_cu_batch batch, const double *part, int nf, int mode, double eps, int norm_vars,
-                                 double *out, cudaStream_t stream);
+                                 int unbiased, double *out, cudaStream_t stream);
 
 /* norm: in place per tile. mode AFX_NORM_UTTERANCE: afx_norm_apply(x, clip_a[b][0],
  * afx_norm_inv_std(clip_b[b][3], eps, norm_vars)); AFX_NORM_MINMAX: afx_minmax_apply(x, clip_a[b][1],
@@ -134,13 +149,19 @@ cudaError_t afx_cu_mask_value(afx_cu_batch batch, const double *clip_stats, floa
 cudaError_t afx_cu_energy_c0(float *x, const float *energy, int64_t n_frames, int n_mfcc, cudaStream_t stream);
 
 /* layout: the batch output, [n_clips][nf][stride] (FT) or [n_clips][stride][nf] (TF) in `dtype`
- * (AFX_DTYPE_*), masks applied, zeros past each clip's frames. */
+ * (AFX_DTYPE_*), masks applied, zeros past each clip's frames. A final value (before the dtype conversion)
+ * that is NaN or Inf sets bad_features[b]. */
 cudaError_t afx_cu_output(afx_cu_batch batch, const float *x, int nf, int layout_tf, int64_t stride, int dtype,
                           afx_cu_mask mask, void *out, cudaStream_t stream);
 
-/* pool: out[b][f] = (float)mean[b][f] and, with_std, out[b][nf + f] = (float)std_[b][f], in `dtype`. */
+/* pool: out[b][f] = (float)mean[b][f] and, with_std, out[b][nf + f] = (float)std_[b][f], in `dtype`; a NaN or
+ * Inf value sets bad_features[b]. */
 cudaError_t afx_cu_pool_output(afx_cu_batch batch, int nf, int with_std, const double *mean, const double *std_,
                                int dtype, void *out, cudaStream_t stream);
+
+/* layout: zeroes the output slot (slot_elems elements of `dtype`) of every clip refused on the device (a bad
+ * sample or bad features), after the output kernels: the refusal rule of afx_plan_execute. */
+cudaError_t afx_cu_refuse(afx_cu_batch batch, int64_t slot_elems, int dtype, void *out, cudaStream_t stream);
 
 #ifdef __cplusplus
 }

@@ -23,6 +23,10 @@
 
 #ifdef AFX_TEST_HAVE_CUDA
 #include <cuda_runtime_api.h>
+
+extern "C" {
+#include "pack_pool.h"
+}
 #endif
 
 namespace {
@@ -871,52 +875,53 @@ TEST(CudaShapes, NonFiniteClipInsideBatch) {
         }
 }
 
-// Finite input whose power overflows float32: Inf in the same places on both backends.
-TEST(CudaNonFinite, OverflowingSpectrogram) {
-    AFX_REQUIRE_GPU();
-    Batch b = make_batch({4000, 4000}, 21, 16000);
-    for (float &x : b.f32[1]) x *= 1e30f;
-    afx_params p = base_params();
-    p.feature = AFX_FEATURE_SPECTROGRAM;
+// The non-finite features rule (both backends): a clip whose final features contain NaN or Inf, here from
+// finite samples or parameters that overflow float32, is refused like a clip with a NaN sample: n_frames
+// -1, its slot all zeros, AFX_ERR_INVALID_INPUT naming the clip and saying the features are not finite;
+// the other clips are computed and agree. (The dense cuBLAS mel product turns an Inf bin into NaN for the
+// whole frame where the CPU's sparse sum gives Inf in some bands; the rule makes that difference moot.)
+void check_nonfinite_refused(const afx_params &p, const Batch &b, int bad) {
     const Out cpu = run(p, AFX_BACKEND_CPU, b);
     const Out gpu = run(p, gpu_backend(), b);
-    int64_t infs = 0;
-    for (float x : cpu.v) infs += std::isinf(x);
-    EXPECT_GT(infs, 0) << "test input does not overflow";
-    compare(cpu, gpu, tolerance_for(p));
+    for (const Out *o : {&cpu, &gpu}) {
+        SCOPED_TRACE(o == &cpu ? "CPU backend" : "GPU backend");
+        ASSERT_EQ(o->create_st, AFX_OK) << o->err;
+        EXPECT_EQ(o->st, AFX_ERR_INVALID_INPUT) << o->err;
+        ASSERT_EQ(o->n(), b.n());
+        EXPECT_EQ(o->nf[(size_t)bad], -1) << "the clip with non-finite features is not refused";
+        const std::string m = lower(o->err);
+        EXPECT_NE(m.find("clip " + std::to_string(bad)), std::string::npos) << o->err;
+        EXPECT_NE(m.find("finite"), std::string::npos) << "message should say the features are not finite: " << o->err;
+        int64_t nonfinite = 0;
+        for (float v : o->v) nonfinite += !std::isfinite(v);
+        EXPECT_EQ(nonfinite, 0) << "a NaN/Inf value reached the output";
+    }
+    compare(cpu, gpu, tolerance_for(p));  // statuses, frame counts, zeroed slots, the valid clips
 }
 
-// The same through the mel filterbank. The CPU sums each filter's non-zero bins, so only the bands that
-// cover an overflowed bin are Inf; the GPU's dense cuBLAS product also multiplies the zero weights, and
-// 0 * Inf = NaN makes the whole frame non-finite. Compared per frame: the same frames are non-finite on
-// both backends (no value of such a frame is finite on the GPU where the CPU has Inf), and every other
-// frame agrees within the usual tolerance.
-TEST(CudaNonFinite, OverflowingMel) {
+TEST(CudaNonFinite, OverflowingClipRefusedOnBothBackends) {
     AFX_REQUIRE_GPU();
-    Batch b = make_batch({4000, 4000}, 22, 16000);
-    for (float &x : b.f32[0]) x *= 1e30f;
+    Batch loud = make_batch({4000, 4000, 6000}, 21, 16000);
+    for (float &x : loud.f32[1]) x *= 1e30f;  // |X|^2 overflows float32
+    for (afx_feature f : {AFX_FEATURE_SPECTROGRAM, AFX_FEATURE_MEL, AFX_FEATURE_MFCC})
+        for (afx_pooling pool : {AFX_POOL_NONE, AFX_POOL_MEAN_STD}) {
+            SCOPED_TRACE(testing::Message() << afx_feature_name(f) << " pooling " << pool);
+            afx_params p = base_params();
+            p.feature = f;
+            p.pooling = pool;
+            if (f == AFX_FEATURE_MFCC) p.mfcc_log = AFX_LOG_LN;  // ln of Inf is Inf: no dB clamp
+            check_nonfinite_refused(p, loud, 1);
+        }
+    // Two overflowing clips: the message names the first; int16 input cannot overflow, float input can.
+    Batch two = make_batch({3000, 5000, 2000, 0}, 24, 16000);
+    for (float &x : two.f32[2]) x *= 1e25f;
+    for (float &x : two.f32[0]) x *= 1e30f;
     afx_params p = base_params();
-    p.feature = AFX_FEATURE_MEL;
-    const Out cpu = run(p, AFX_BACKEND_CPU, b);
-    const Out gpu = run(p, gpu_backend(), b);
-    ASSERT_EQ(cpu.st, gpu.st);
-    ASSERT_EQ(cpu.nf, gpu.nf);
-    int64_t bad_frames = 0;
-    for (int64_t t = 0; t < cpu.rows(0); t++) {
-        bool cpu_bad = false, gpu_bad = false, gpu_all_bad = true;
-        for (int f = 0; f < cpu.cols(); f++) {
-            cpu_bad = cpu_bad || !std::isfinite(cpu.at(0, t, f));
-            gpu_bad = gpu_bad || !std::isfinite(gpu.at(0, t, f));
-            gpu_all_bad = gpu_all_bad && !std::isfinite(gpu.at(0, t, f));
-        }
-        ASSERT_EQ(cpu_bad, gpu_bad) << "frame " << t;
-        if (cpu_bad) {
-            bad_frames++;
-            EXPECT_TRUE(gpu_all_bad) << "frame " << t;
-        }
-    }
-    EXPECT_GT(bad_frames, 0) << "test input does not overflow";
-    compare_clip(cpu, gpu, 1, tolerance_for(p));  // the clip without overflow
+    check_nonfinite_refused(p, two, 0);
+    const Out gpu = run(p, gpu_backend(), two);
+    ASSERT_EQ(gpu.n(), 4);
+    EXPECT_EQ(gpu.nf[2], -1);
+    EXPECT_EQ(gpu.nf[3], 0);
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -1204,27 +1209,33 @@ TEST(CudaApi, AbsurdPlanRefusedThenSmallerPlanWorks) {
 #ifdef AFX_TEST_HAVE_CUDA
 std::string cuda_msg(cudaError_t e) { return std::string(cudaGetErrorName(e)) + ": " + cudaGetErrorString(e); }
 
-// Runs afx_plan_execute_device, waits for ready_event and copies the features back.
+// Runs afx_plan_execute_device (or, with `dev_in`, afx_plan_execute_device_input on those clips), waits
+// for ready_event, takes the verdicts with afx_plan_device_output_wait and copies the features back.
 struct DeviceRun {
-    afx_status st = AFX_ERR_INTERNAL;
+    afx_status st = AFX_ERR_INTERNAL;       // of the execute call (queued)
+    afx_status wait_st = AFX_ERR_INTERNAL;  // of afx_plan_device_output_wait (refused clips)
+    std::string wait_err;
     afx_device_output d;
     std::vector<int64_t> nf;
     std::vector<uint8_t> bytes;
 };
 
-DeviceRun execute_device(afx_plan *plan, const Batch &b) {
+DeviceRun execute_device(afx_plan *plan, const Batch &b, const std::vector<const void *> *dev_in = nullptr) {
     DeviceRun r;
     std::memset(&r.d, 0, sizeof r.d);
     r.nf.assign((size_t)b.n(), -7);
     r.d.n_frames = r.nf.data();
     afx_input in = b.input();
-    r.st = afx_plan_execute_device(plan, &in, &r.d);
-    if (r.st != AFX_OK && r.st != AFX_ERR_INVALID_INPUT) return r;
+    if (dev_in) in.clips = dev_in->data();
+    r.st = dev_in ? afx_plan_execute_device_input(plan, &in, &r.d) : afx_plan_execute_device(plan, &in, &r.d);
+    if (r.st != AFX_OK) return r;
     EXPECT_NE(r.d.ready_event, nullptr);
     if (r.d.ready_event) {
         const cudaError_t e = cudaEventSynchronize((cudaEvent_t)r.d.ready_event);
         EXPECT_EQ(e, cudaSuccess) << cuda_msg(e);
     }
+    r.wait_st = afx_plan_device_output_wait(plan, &r.d);
+    r.wait_err = afx_plan_error(plan);
     const size_t esize = r.d.dtype == AFX_DTYPE_F32 ? 4 : 2;
     const size_t n = (size_t)r.d.n_clips * (size_t)r.d.n_features * (size_t)r.d.frames_stride;
     r.bytes.resize(n * esize);
@@ -1281,7 +1292,11 @@ TEST(CudaApi, ExecuteDeviceEqualsHost) {
             Batch b = make_batch({16000, 0, 7000, 300, 12345}, 808, 16000, AFX_SAMPLE_F32, 1, 60);
             if (with_nan) b.f32[2][100] = NAN;
             DeviceRun d = execute_device(plan.get(), b);
-            ASSERT_EQ(d.st, with_nan ? AFX_ERR_INVALID_INPUT : AFX_OK) << afx_plan_error(plan.get());
+            ASSERT_EQ(d.st, AFX_OK) << afx_plan_error(plan.get());
+            EXPECT_EQ(d.wait_st, with_nan ? AFX_ERR_INVALID_INPUT : AFX_OK) << d.wait_err;
+            if (with_nan) {
+                EXPECT_NE(d.wait_err.find("clip 2"), std::string::npos) << d.wait_err;
+            }
             const int pooled = p.pooling == AFX_POOL_NONE ? 0 : p.pooling == AFX_POOL_MEAN ? 1 : 2;
             EXPECT_EQ(d.d.dtype, p.output_dtype);
             EXPECT_EQ(d.d.n_clips, b.n());
@@ -1296,7 +1311,7 @@ TEST(CudaApi, ExecuteDeviceEqualsHost) {
             std::vector<int64_t> nf;
             afx_status hs;
             const std::vector<uint8_t> h = host_bytes(plan.get(), b, pooled ? 1 : d.d.frames_stride, &nf, &hs);
-            EXPECT_EQ(hs, d.st);
+            EXPECT_EQ(hs, d.wait_st);
             EXPECT_EQ(nf, d.nf);
             ASSERT_EQ(h.size(), d.bytes.size());
             EXPECT_TRUE(h == d.bytes) << "device output differs from host output";
@@ -1413,6 +1428,371 @@ TEST(CudaApi, PlanFreeReleasesDeviceMemory) {
 }
 
 // ------------------------------------------------------------------------------------------------
+// Agreed contracts: fixed_length, norm_unbiased (tests/test_fixed_length.cpp, kernels/norm/norm.h)
+// ------------------------------------------------------------------------------------------------
+// fixed_length: shorter clips padded with zeros, longer ones cut, an empty clip gets the fixed frames; every
+// framing, int16 and stereo input, TF layout and pooling; the same values as the CPU.
+TEST(CudaContracts, FixedLengthMatchesCpu) {
+    AFX_REQUIRE_GPU();
+    struct V {
+        const char *name;
+        std::function<void(afx_params &)> mutate;
+        afx_sample_format fmt;
+        int channels;
+    };
+    const V variants[] = {
+        {"logmel_center", [](afx_params &) {}, AFX_SAMPLE_F32, 1},
+        {"spectrogram_snip", [](afx_params &p) { p.feature = AFX_FEATURE_SPECTROGRAM; p.center = 0; }, AFX_SAMPLE_F32, 1},
+        {"mel_nosnip", [](afx_params &p) { p.feature = AFX_FEATURE_MEL; p.center = 0; p.snip_edges = 0; }, AFX_SAMPLE_F32, 1},
+        {"mfcc_tf_s16_stereo", [](afx_params &p) { p.feature = AFX_FEATURE_MFCC; p.layout = AFX_LAYOUT_TF; }, AFX_SAMPLE_S16, 2},
+        {"db_pool_3ch", [](afx_params &p) { p.feature = AFX_FEATURE_DB; p.pooling = AFX_POOL_MEAN_STD; }, AFX_SAMPLE_F32, 3},
+        {"logmel_norm_reflect_short", [](afx_params &p) { p.normalize = AFX_NORM_UTTERANCE; }, AFX_SAMPLE_F32, 2},
+    };
+    for (const V &v : variants) {
+        SCOPED_TRACE(v.name);
+        afx_params p = base_params();
+        v.mutate(p);
+        p.fixed_length = 16000;
+        p.max_samples = 16000;  // longer clips are accepted and cut
+        const Batch b = make_batch({7001, 40000, 0, 16000, 3, 16001}, 31, 16000, v.fmt, v.channels, 5);
+        const Out cpu = run(p, AFX_BACKEND_CPU, b);
+        ASSERT_EQ(cpu.st, AFX_OK) << cpu.err;
+        for (int c = 0; c < b.n(); c++) EXPECT_EQ(cpu.nf[(size_t)c], cpu.nf[0]) << "fixed frames for every clip";
+        check_config(p, b);
+    }
+}
+
+// The NaN scan covers the samples used: a NaN past the cut is ignored, one before it refuses the clip.
+TEST(CudaContracts, FixedLengthScansOnlyUsedSamples) {
+    AFX_REQUIRE_GPU();
+    afx_params p = base_params();
+    p.fixed_length = 8000;
+    p.max_samples = 8000;
+    Batch b = make_batch({12000, 12000, 5000}, 33, 16000);
+    b.f32[0][9000] = NAN;  // cut away
+    b.f32[1][100] = NAN;   // used: refused
+    const Out cpu = run(p, AFX_BACKEND_CPU, b);
+    const Out gpu = run(p, gpu_backend(), b);
+    EXPECT_EQ(gpu.st, AFX_ERR_INVALID_INPUT) << gpu.err;
+    ASSERT_EQ(gpu.n(), 3);
+    EXPECT_EQ(gpu.nf[0], 1 + 8000 / p.hop_length);
+    EXPECT_EQ(gpu.nf[1], -1);
+    EXPECT_NE(gpu.err.find("clip 1"), std::string::npos) << gpu.err;
+    EXPECT_NE(gpu.err.find("sample 100"), std::string::npos) << gpu.err;
+    compare(cpu, gpu, tolerance_for(p));
+}
+
+// norm_unbiased: n - 1 variance (afx_norm_variance) for utterance and per-feature normalization; pooling's
+// std stays the population std. The flag must change the output, and the GPU must follow the CPU.
+TEST(CudaContracts, NormUnbiasedMatchesCpu) {
+    AFX_REQUIRE_GPU();
+    const Batch b = make_batch({16000, 300, 0, 5000, 161}, 35, 16000, AFX_SAMPLE_F32, 1, 9);
+    for (afx_normalize n : {AFX_NORM_UTTERANCE, AFX_NORM_FEATURE})
+        for (afx_pooling pool : {AFX_POOL_NONE, AFX_POOL_MEAN_STD}) {
+            SCOPED_TRACE(testing::Message() << afx_enum_name(AFX_ENUM_NORMALIZE, n) << " pooling " << pool);
+            afx_params p = base_params();
+            p.normalize = n;
+            p.pooling = pool;
+            p.norm_unbiased = 1;
+            check_config(p, b);
+            const Out unbiased = run(p, gpu_backend(), b);
+            p.norm_unbiased = 0;
+            const Out biased = run(p, gpu_backend(), b);
+            ASSERT_EQ(unbiased.st, AFX_OK) << unbiased.err;
+            EXPECT_NE(unbiased.v, biased.v) << "norm_unbiased has no effect on the GPU";
+        }
+}
+
+// ------------------------------------------------------------------------------------------------
+// FFT batches: a partial chunk runs as a sum of the plans' batch sizes
+// ------------------------------------------------------------------------------------------------
+// With max_batch 4 x 10 s (n_fft 512, hop 160) the chunk is 4 x 1001 = 4004 frames and the plans run 4004,
+// 500, 62 and 7 transforms; single clips of r frames around each size, and a full batch of 4003 frames
+// (8 x 500 and a last 7 past the end), must give the CPU's values (each sub-transform writes its own frames,
+// none is left out or doubled). Batches longer than a chunk: CudaShapes.EdgeLengthsEveryFraming.
+TEST(CudaFft, EveryRemainderOfTheChunk) {
+    AFX_REQUIRE_GPU();
+    for (afx_feature f : {AFX_FEATURE_SPECTROGRAM, AFX_FEATURE_LOGMEL}) {
+        SCOPED_TRACE(afx_feature_name(f));
+        afx_params p = base_params();
+        p.feature = f;
+        p.max_batch = 4;
+        p.max_samples = 160000;
+        ref::PlanPtr cpu_plan = ref::make_plan(p);
+        p.backend = gpu_backend();
+        ref::PlanPtr gpu_plan = ref::make_plan(p);
+        ASSERT_TRUE(cpu_plan && gpu_plan);
+        for (int64_t r : {1, 6, 7, 8, 61, 62, 63, 69, 499, 500, 501, 569, 1000}) {
+            SCOPED_TRACE(testing::Message() << r << " frames");
+            const Batch b = make_batch({(r - 1) * 160 + 1}, (uint64_t)r, 16000);  // 1 + n / hop = r frames
+            compare(run_on(cpu_plan.get(), b), run_on(gpu_plan.get(), b), tolerance_for(p));
+        }
+        const Batch full = make_batch({160000, 160000, 160000, 160000 - 1}, 77, 16000);
+        compare(run_on(cpu_plan.get(), full), run_on(gpu_plan.get(), full), tolerance_for(p));
+    }
+}
+
+#ifdef AFX_TEST_HAVE_CUDA
+// The clips of a batch copied into device memory (cudaMalloc), as a training job would hold them.
+struct DeviceClips {
+    std::vector<void *> mem;
+    std::vector<const void *> ptrs;
+    explicit DeviceClips(const Batch &b) {
+        for (int i = 0; i < b.n(); i++) {
+            const size_t n = (size_t)(b.lengths[(size_t)i] * b.channels);
+            void *d = nullptr;
+            if (n) {
+                const size_t bytes = n * (b.fmt == AFX_SAMPLE_F32 ? 4 : 2);
+                EXPECT_EQ(cudaMalloc(&d, bytes), cudaSuccess);
+                const void *src = b.fmt == AFX_SAMPLE_F32 ? (const void *)b.f32[(size_t)i].data()
+                                                          : (const void *)b.s16[(size_t)i].data();
+                EXPECT_EQ(cudaMemcpy(d, src, bytes, cudaMemcpyHostToDevice), cudaSuccess);
+            }
+            mem.push_back(d);
+            ptrs.push_back(d);
+        }
+    }
+    ~DeviceClips() {
+        for (void *d : mem)
+            if (d) cudaFree(d);
+    }
+};
+
+#endif
+
+// afx_plan_execute_device_input: clips already on the device give the host path's output (bit for bit: the
+// same kernels on the same samples), for float and int16, stereo, fixed_length, pooling, an empty clip with
+// a NULL pointer, and a NaN clip refused through afx_plan_device_output_wait with its slot zeroed.
+TEST(CudaDeviceInput, EqualsHostInput) {
+    AFX_REQUIRE_REAL_GPU();
+#ifdef AFX_TEST_HAVE_CUDA
+    struct V {
+        const char *name;
+        std::function<void(afx_params &)> mutate;
+        afx_sample_format fmt;
+        int channels;
+    };
+    const V variants[] = {
+        {"logmel_f32", [](afx_params &) {}, AFX_SAMPLE_F32, 1},
+        {"mfcc_tf_s16_stereo", [](afx_params &p) { p.feature = AFX_FEATURE_MFCC; p.layout = AFX_LAYOUT_TF; }, AFX_SAMPLE_S16, 2},
+        {"mel_f32_3ch_fixed", [](afx_params &p) { p.feature = AFX_FEATURE_MEL; p.fixed_length = 8000; }, AFX_SAMPLE_F32, 3},
+        {"logmel_pool_f16", [](afx_params &p) { p.pooling = AFX_POOL_MEAN_STD; p.output_dtype = AFX_DTYPE_F16; }, AFX_SAMPLE_F32, 1},
+    };
+    for (const V &v : variants)
+        for (bool with_nan : {false, true}) {
+            if (with_nan && v.fmt != AFX_SAMPLE_F32) continue;
+            SCOPED_TRACE(testing::Message() << v.name << (with_nan ? " with a NaN clip" : ""));
+            afx_params p = base_params();
+            v.mutate(p);
+            p.backend = AFX_BACKEND_CUDA;
+            ref::PlanPtr plan = ref::make_plan(p);
+            ASSERT_TRUE(plan);
+            Batch b = make_batch({16000, 0, 7000, 300, 12345}, 818, 16000, v.fmt, v.channels, 40);
+            const int nan_channel = v.channels > 1 ? 1 : 0;
+            if (with_nan) b.f32[3][(size_t)(2 * v.channels + nan_channel)] = NAN;  // sample 2
+            DeviceClips dc(b);
+            EXPECT_EQ(dc.ptrs[1], nullptr);
+            const DeviceRun host_in = execute_device(plan.get(), b);
+            const DeviceRun dev_in = execute_device(plan.get(), b, &dc.ptrs);
+            ASSERT_EQ(dev_in.st, AFX_OK) << afx_plan_error(plan.get());
+            EXPECT_EQ(dev_in.wait_st, with_nan ? AFX_ERR_INVALID_INPUT : AFX_OK) << dev_in.wait_err;
+            EXPECT_EQ(dev_in.wait_st, host_in.wait_st);
+            EXPECT_EQ(dev_in.wait_err, host_in.wait_err);
+            EXPECT_EQ(dev_in.nf, host_in.nf);
+            if (with_nan) {
+                EXPECT_EQ(dev_in.nf[3], -1);
+                const std::string want = "clip 3 (global index 43): sample 2 (channel " + std::to_string(nan_channel) + ") is NaN";
+                EXPECT_NE(dev_in.wait_err.find(want), std::string::npos) << dev_in.wait_err;
+            }
+            EXPECT_EQ(dev_in.d.frames_stride, host_in.d.frames_stride);
+            EXPECT_TRUE(dev_in.bytes == host_in.bytes) << "device input and host input give different features";
+            // And the host execute (CPU-checked elsewhere) agrees too, including the zeroed NaN slot.
+            std::vector<int64_t> nf;
+            afx_status hs;
+            const int pooled = p.pooling == AFX_POOL_NONE ? 0 : 1;
+            const std::vector<uint8_t> h = host_bytes(plan.get(), b, pooled ? 1 : dev_in.d.frames_stride, &nf, &hs);
+            EXPECT_EQ(hs, dev_in.wait_st);
+            EXPECT_EQ(nf, dev_in.nf);
+            EXPECT_TRUE(h == dev_in.bytes) << "device input differs from afx_plan_execute";
+        }
+#endif
+}
+
+// A host pointer (or one on no device) given to afx_plan_execute_device_input is refused before anything
+// runs, naming the clip; the plan keeps working.
+TEST(CudaDeviceInput, RefusesHostPointers) {
+    AFX_REQUIRE_REAL_GPU();
+#ifdef AFX_TEST_HAVE_CUDA
+    afx_params p = base_params();
+    p.backend = AFX_BACKEND_CUDA;
+    ref::PlanPtr plan = ref::make_plan(p);
+    ASSERT_TRUE(plan);
+    const Batch b = make_batch({4000, 3000}, 5, 16000);
+    DeviceClips dc(b);
+    std::vector<const void *> mixed = dc.ptrs;
+    mixed[1] = b.f32[1].data();  // host memory
+    DeviceRun r = execute_device(plan.get(), b, &mixed);
+    EXPECT_EQ(r.st, AFX_ERR_INVALID_INPUT);
+    const std::string m = afx_plan_error(plan.get());
+    EXPECT_NE(m.find("clip 1"), std::string::npos) << m;
+    EXPECT_NE(m.find("device"), std::string::npos) << m;
+    const DeviceRun ok = execute_device(plan.get(), b, &dc.ptrs);
+    EXPECT_EQ(ok.st, AFX_OK) << afx_plan_error(plan.get());
+    EXPECT_EQ(ok.wait_st, AFX_OK) << ok.wait_err;
+#endif
+}
+
+// Stream order, no host wait: the samples are written by a copy queued on the user stream behind a blocked
+// host function; afx_plan_execute_device_input returns at once, and once the stream runs the features are
+// those of the samples the copy wrote (not of what the buffer held before).
+TEST(CudaDeviceInput, ReadsInStreamOrderWithoutHostWait) {
+    AFX_REQUIRE_REAL_GPU();
+#ifdef AFX_TEST_HAVE_CUDA
+    afx_params p = base_params();
+    p.backend = AFX_BACKEND_CUDA;
+    ref::PlanPtr plan = ref::make_plan(p);
+    ASSERT_TRUE(plan);
+    const Batch b = make_batch({16000, 9000}, 71, 16000);
+    const Out want = run_on(plan.get(), b);
+    ASSERT_EQ(want.st, AFX_OK) << want.err;
+    DeviceClips dc(b);
+    ASSERT_EQ(cudaMemset(dc.mem[0], 0, b.f32[0].size() * 4), cudaSuccess);  // stale until the stream's copy runs
+    float *pinned = nullptr;
+    ASSERT_EQ(cudaMallocHost((void **)&pinned, b.f32[0].size() * 4), cudaSuccess);
+    std::memcpy(pinned, b.f32[0].data(), b.f32[0].size() * 4);
+    cudaStream_t s = nullptr;
+    ASSERT_EQ(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking), cudaSuccess);
+    ASSERT_EQ(afx_plan_set_stream(plan.get(), s), AFX_OK) << afx_plan_error(plan.get());
+    Gate gate;
+    ASSERT_EQ(cudaLaunchHostFunc(s, gate_fn, &gate), cudaSuccess);
+    ASSERT_EQ(cudaMemcpyAsync(dc.mem[0], pinned, b.f32[0].size() * 4, cudaMemcpyHostToDevice, s), cudaSuccess);
+    afx_device_output d;
+    std::memset(&d, 0, sizeof d);
+    std::vector<int64_t> nf((size_t)b.n(), -7);
+    d.n_frames = nf.data();
+    afx_input in = b.input();
+    in.clips = dc.ptrs.data();
+    const afx_status st = afx_plan_execute_device_input(plan.get(), &in, &d);
+    const cudaError_t q = cudaEventQuery((cudaEvent_t)d.ready_event);
+    gate.open = 1;
+    ASSERT_EQ(st, AFX_OK) << afx_plan_error(plan.get());
+    EXPECT_EQ(q, cudaErrorNotReady) << "the features were ready before the stream's earlier work ran";
+    EXPECT_EQ(gate.timed_out.load(), 0) << "afx_plan_execute_device_input waited for the stream on the host";
+    EXPECT_EQ(afx_plan_device_output_wait(plan.get(), &d), AFX_OK) << afx_plan_error(plan.get());
+    std::vector<float> got((size_t)b.n() * (size_t)d.n_features * (size_t)d.frames_stride);
+    ASSERT_EQ(cudaMemcpy(got.data(), d.data, got.size() * 4, cudaMemcpyDeviceToHost), cudaSuccess);
+    int64_t diff = 0;
+    for (int c = 0; c < b.n(); c++)
+        for (int64_t t = 0; t < want.rows(c); t++)
+            for (int f = 0; f < want.nfeat; f++)
+                diff += got[((size_t)c * (size_t)want.nfeat + (size_t)f) * (size_t)d.frames_stride + (size_t)t] !=
+                        want.at(c, t, f);
+    EXPECT_EQ(diff, 0) << "device input read before the stream's copy wrote it";
+    ASSERT_EQ(afx_plan_set_stream(plan.get(), nullptr), AFX_OK);
+    EXPECT_EQ(cudaStreamDestroy(s), cudaSuccess);
+    cudaFreeHost(pinned);
+#endif
+}
+
+// The release rule: reads of the device output queued on another stream, behind a blocked host function,
+// are protected by afx_plan_release_device_output: the next execute (other clips) does not overwrite the
+// output before they run, and returns without waiting for them on the host.
+TEST(CudaApi, ReleaseEventProtectsReadsFromTheNextExecute) {
+    AFX_REQUIRE_REAL_GPU();
+#ifdef AFX_TEST_HAVE_CUDA
+    afx_params p = base_params();
+    p.backend = AFX_BACKEND_CUDA;
+    ref::PlanPtr plan = ref::make_plan(p);
+    ASSERT_TRUE(plan);
+    const Batch a = make_batch({16000, 12000}, 91, 16000), b2 = make_batch({16000, 12000}, 92, 16000);
+    const Out want = run_on(plan.get(), a);
+    ASSERT_EQ(want.st, AFX_OK) << want.err;
+    cudaStream_t reader = nullptr;
+    cudaEvent_t done_reading = nullptr;
+    ASSERT_EQ(cudaStreamCreateWithFlags(&reader, cudaStreamNonBlocking), cudaSuccess);
+    ASSERT_EQ(cudaEventCreateWithFlags(&done_reading, cudaEventDisableTiming), cudaSuccess);
+    afx_device_output d;
+    std::memset(&d, 0, sizeof d);
+    std::vector<int64_t> nf(2, -7);
+    d.n_frames = nf.data();
+    afx_input in = a.input();
+    ASSERT_EQ(afx_plan_execute_device(plan.get(), &in, &d), AFX_OK) << afx_plan_error(plan.get());
+    const size_t n = (size_t)a.n() * (size_t)d.n_features * (size_t)d.frames_stride;
+    float *copy = nullptr;
+    ASSERT_EQ(cudaMallocHost((void **)&copy, n * 4), cudaSuccess);
+    Gate gate;
+    ASSERT_EQ(cudaStreamWaitEvent(reader, (cudaEvent_t)d.ready_event, 0), cudaSuccess);
+    ASSERT_EQ(cudaLaunchHostFunc(reader, gate_fn, &gate), cudaSuccess);
+    ASSERT_EQ(cudaMemcpyAsync(copy, d.data, n * 4, cudaMemcpyDeviceToHost, reader), cudaSuccess);
+    ASSERT_EQ(cudaEventRecord(done_reading, reader), cudaSuccess);
+    ASSERT_EQ(afx_plan_release_device_output(plan.get(), done_reading), AFX_OK) << afx_plan_error(plan.get());
+    afx_device_output d2;
+    std::memset(&d2, 0, sizeof d2);
+    std::vector<int64_t> nf2(2, -7);
+    d2.n_frames = nf2.data();
+    afx_input in2 = b2.input();
+    const auto t0 = std::chrono::steady_clock::now();
+    ASSERT_EQ(afx_plan_execute_device(plan.get(), &in2, &d2), AFX_OK) << afx_plan_error(plan.get());
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));  // give an unordered write time to land
+    gate.open = 1;
+    ASSERT_EQ(cudaStreamSynchronize(reader), cudaSuccess);
+    EXPECT_EQ(gate.timed_out.load(), 0) << "the next execute waited " << secs << " s on the host for the reads";
+    int64_t diff = 0;
+    for (int c = 0; c < a.n(); c++)
+        for (int64_t t = 0; t < want.rows(c); t++)
+            for (int f = 0; f < want.nfeat; f++)
+                diff += copy[((size_t)c * (size_t)want.nfeat + (size_t)f) * (size_t)d.frames_stride + (size_t)t] !=
+                        want.at(c, t, f);
+    EXPECT_EQ(diff, 0) << "the next execute overwrote the output before the released reads ran";
+    EXPECT_EQ(afx_plan_device_output_wait(plan.get(), &d2), AFX_OK) << afx_plan_error(plan.get());
+    EXPECT_EQ(afx_plan_release_device_output(plan.get(), nullptr), AFX_OK);
+    cudaFreeHost(copy);
+    cudaEventDestroy(done_reading);
+    cudaStreamDestroy(reader);
+#endif
+}
+
+// An output buffer in pinned memory is downloaded into directly (at the caller's stride, padding zeroed):
+// the same bytes as a pageable buffer, no write outside it.
+TEST(CudaApi, PinnedOutputBufferEqualsPageable) {
+    AFX_REQUIRE_REAL_GPU();
+#ifdef AFX_TEST_HAVE_CUDA
+    for (afx_layout lay : {AFX_LAYOUT_FT, AFX_LAYOUT_TF})
+        for (afx_pooling pool : {AFX_POOL_NONE, AFX_POOL_MEAN}) {
+            SCOPED_TRACE(testing::Message() << "layout " << lay << " pooling " << pool);
+            afx_params p = base_params();
+            p.backend = AFX_BACKEND_CUDA;
+            p.layout = lay;
+            p.pooling = pool;
+            ref::PlanPtr plan = ref::make_plan(p);
+            ASSERT_TRUE(plan);
+            Batch b = make_batch({16000, 0, 7000, 300}, 61, 16000);
+            b.f32[2][5] = NAN;
+            const Out pageable = run_on(plan.get(), b, 5);
+            afx_input in = b.input();
+            int64_t maxf = 0;
+            ASSERT_EQ(afx_plan_output_shape(plan.get(), &in, nullptr, &maxf), AFX_OK);
+            const int64_t stride = maxf + 5;
+            const size_t bytes = afx_plan_output_size(plan.get(), b.n(), stride) * 4;
+            uint8_t *raw = nullptr;
+            ASSERT_EQ(cudaMallocHost((void **)&raw, bytes + 2 * kGuardBytes), cudaSuccess);
+            std::memset(raw, 0xA7, bytes + 2 * kGuardBytes);  // guards, and a sentinel inside
+            std::vector<int64_t> nf((size_t)b.n(), -7);
+            afx_output o = {raw + kGuardBytes, stride, nf.data()};
+            const afx_status st = afx_plan_execute(plan.get(), &in, &o);
+            EXPECT_EQ(st, pageable.st) << afx_plan_error(plan.get());
+            EXPECT_EQ(nf, pageable.nf);
+            EXPECT_EQ(std::memcmp(raw + kGuardBytes, pageable.v.data(), bytes), 0) << "pinned output differs";
+            size_t touched = 0;
+            for (size_t i = 0; i < kGuardBytes; i++) touched += (raw[i] != 0xA7) + (raw[kGuardBytes + bytes + i] != 0xA7);
+            EXPECT_EQ(touched, 0u) << "bytes written outside the pinned output buffer";
+            cudaFreeHost(raw);
+        }
+#endif
+}
+
+// ------------------------------------------------------------------------------------------------
 // Without a device (these run everywhere, CI included)
 // ------------------------------------------------------------------------------------------------
 TEST(CudaBackendSelection, CudaAndAuto) {
@@ -1468,6 +1848,12 @@ TEST(CudaCpuPlan, CudaOnlyCallsUnavailable) {
     EXPECT_EQ(d.data, nullptr);
     EXPECT_EQ(afx_plan_set_stream(plan.get(), nullptr), AFX_ERR_BACKEND_UNAVAILABLE);
     EXPECT_NE(lower(afx_plan_error(plan.get())).find("cuda"), std::string::npos) << afx_plan_error(plan.get());
+    EXPECT_EQ(afx_plan_execute_device_input(plan.get(), &in, &d), AFX_ERR_BACKEND_UNAVAILABLE);
+    EXPECT_EQ(afx_plan_device_output_wait(plan.get(), &d), AFX_ERR_BACKEND_UNAVAILABLE);
+    EXPECT_NE(lower(afx_plan_error(plan.get())).find("cuda"), std::string::npos) << afx_plan_error(plan.get());
+    EXPECT_EQ(afx_plan_release_device_output(plan.get(), nullptr), AFX_ERR_BACKEND_UNAVAILABLE);
+    EXPECT_EQ(afx_plan_device_output_wait(nullptr, &d), AFX_ERR_NULL_ARGUMENT);
+    EXPECT_EQ(afx_plan_release_device_output(nullptr, nullptr), AFX_ERR_NULL_ARGUMENT);
     size_t dev = 123, host = 456;
     EXPECT_EQ(afx_plan_workspace_size(plan.get(), &dev, &host), AFX_ERR_BACKEND_UNAVAILABLE);
     EXPECT_EQ(dev, 0u);
@@ -1483,5 +1869,51 @@ TEST(CudaCpuPlan, CudaOnlyCallsUnavailable) {
 }
 
 TEST(CudaCpuPlan, ExecuteBatchesEqualsExecute) { check_execute_batches(AFX_BACKEND_CPU); }
+
+#ifdef AFX_TEST_HAVE_CUDA
+// The CUDA backend's packing threads (host/cuda/pack_pool.c, compiled into this test in CUDA builds): every
+// task of a call runs exactly once, calls follow each other, the threads really share the work, and a pool
+// of one thread runs everything on the caller.
+struct PoolJob {
+    std::vector<std::atomic<int>> runs;
+    std::atomic<int> in_flight{0}, most_in_flight{0};
+    explicit PoolJob(size_t n) : runs(n) {}
+};
+
+void pool_task(void *arg, int i) {
+    PoolJob *j = static_cast<PoolJob *>(arg);
+    const int now = ++j->in_flight;
+    int seen = j->most_in_flight.load();
+    while (now > seen && !j->most_in_flight.compare_exchange_weak(seen, now)) {
+    }
+    std::this_thread::sleep_for(std::chrono::microseconds(200));
+    j->runs[(size_t)i]++;
+    --j->in_flight;
+}
+
+TEST(CudaPackPool, EveryTaskOnceAcrossThreads) {
+    for (int threads : {1, 4}) {
+        SCOPED_TRACE(testing::Message() << threads << " threads");
+        afx_pack_pool *pool = afx_pack_pool_create(threads);
+        ASSERT_NE(pool, nullptr);
+        EXPECT_EQ(afx_pack_pool_threads(pool), threads);
+        for (int call = 0; call < 20; call++) {
+            const int n = call % 5 == 0 ? 1 : 37 + call;
+            PoolJob job((size_t)n);
+            afx_pack_pool_run(pool, n, pool_task, &job);
+            for (int i = 0; i < n; i++) ASSERT_EQ(job.runs[(size_t)i].load(), 1) << "task " << i << " of call " << call;
+            EXPECT_EQ(job.in_flight.load(), 0) << "the call returned before its tasks finished";
+            if (threads == 1) {
+                EXPECT_EQ(job.most_in_flight.load(), 1);
+            } else if (n > 8) {
+                EXPECT_GT(job.most_in_flight.load(), 1) << "the tasks never ran in parallel";
+            }
+        }
+        afx_pack_pool_run(pool, 0, pool_task, nullptr);  // nothing to do
+        afx_pack_pool_free(pool);
+    }
+    afx_pack_pool_free(nullptr);
+}
+#endif
 
 }  // namespace

@@ -2,7 +2,8 @@
 //
 // One block per frame (grid-stride over the chunk). Per frame, in Kaldi's ProcessWindow order and with
 // the same shared helpers as the CPU backend (frame.h, convert.h, spectrum.h):
-//   1. the win analysis samples under the window (padding by afx_pad_index), plus dither;
+//   1. the win analysis samples under the window (padding by afx_pad_index over the framed length; samples
+//      past the ones present, with fixed_length, are zeros), plus dither;
 //   2. remove_dc_offset: subtract their mean (double block sum, then (float)(sum / win));
 //   3. raw log energy (before pre-emphasis and window) when asked;
 //   4. pre-emphasis (afx_preemph_at) and window into the FFT frame at fft_offset, zeros elsewhere;
@@ -24,17 +25,17 @@ __global__ void __launch_bounds__(AFX_CU_THREADS) afx_k_frame(afx_cu_frame_args 
     for (int64_t i = blockIdx.x; i < a.count; i += gridDim.x) {
         const int64_t g = a.g0 + i;
         const int b = afx_cu_clip_of_frame(bt, g);
-        const int64_t t = g - bt.frame_off[b], n = bt.length[b];
+        const int64_t t = g - bt.frame_off[b], n = bt.length[b], avail = bt.avail[b];
         const float *x = a.mono + bt.sample_off[b];
         const uint64_t clip = bt.clip_id[b];
         const int64_t first = afx_frame_first_sample(a.framing, t, a.n_fft, a.win, a.hop);
         float *seg = use_smem ? sm_seg : a.seg + i * a.win;
-        float *dst = a.fft_in + i * a.n_fft;
+        float *dst = a.fft_in + i * a.ld_in;
 
         double sum = 0.0;
         for (int k = tid; k < a.win; k += bs) {
             int64_t j = afx_pad_index(a.pad, first + k, n);
-            float v = j < 0 ? 0.0f : x[j];
+            float v = (j < 0 || j >= avail) ? 0.0f : x[j];  // fixed_length: zeros past the real samples
             if (a.dither > 0.0f) v = afx_dither_sample(v, a.dither, a.dither_seed, clip, (uint64_t)t, (uint64_t)k);
             seg[k] = v;
             sum += v;

@@ -8,8 +8,10 @@ __global__ void afx_k_pool_output(afx_cu_batch bt, int nf, int with_std, const d
     const int64_t n = (int64_t)bt.n_clips * nf, pooled = with_std ? 2 * (int64_t)nf : nf;
     for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
         const int64_t b = i / nf, f = i % nf;
-        afx_cu_store(out, dtype, b * pooled + f, (float)mean[i]);
-        if (with_std) afx_cu_store(out, dtype, b * pooled + nf + f, (float)std_[i]);
+        const float m = (float)mean[i], s = with_std ? (float)std_[i] : 0.0f;
+        if (!isfinite(m) || !isfinite(s)) atomicOr(&bt.bad_features[b], 1u);
+        afx_cu_store(out, dtype, b * pooled + f, m);
+        if (with_std) afx_cu_store(out, dtype, b * pooled + nf + f, s);
     }
 }
 

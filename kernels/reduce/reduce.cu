@@ -51,7 +51,7 @@ extern "C" cudaError_t afx_cu_tile_stats(afx_cu_batch batch, const float *x, int
                          center, part);
 }
 
-__global__ void afx_k_clip_stats(afx_cu_batch bt, const double *part, int nf, double *clip) {
+__global__ void afx_k_clip_stats(afx_cu_batch bt, const double *part, int nf, int unbiased, double *clip) {
     for (int b = blockIdx.x * blockDim.x + threadIdx.x; b < bt.n_clips; b += gridDim.x * blockDim.x) {
         const int64_t count = (bt.frame_off[b + 1] - bt.frame_off[b]) * nf;
         double *out = clip + (int64_t)b * 4;
@@ -70,15 +70,15 @@ __global__ void afx_k_clip_stats(afx_cu_batch bt, const double *part, int nf, do
         out[0] = s / (double)count;
         out[1] = lo;
         out[2] = hi;
-        out[3] = q / (double)count;
+        out[3] = afx_norm_variance(q, (double)count, unbiased);
     }
 }
 
-extern "C" cudaError_t afx_cu_clip_stats(afx_cu_batch batch, const double *part, int nf, double *clip,
+extern "C" cudaError_t afx_cu_clip_stats(afx_cu_batch batch, const double *part, int nf, int unbiased, double *clip,
                                          cudaStream_t stream) {
     if (batch.n_clips <= 0) return cudaSuccess;
     return afx_cu_launch(afx_k_clip_stats, afx_cu_blocks(batch.n_clips, AFX_CU_THREADS), AFX_CU_THREADS, 0, stream,
-                         batch, part, nf, clip);
+                         batch, part, nf, unbiased, clip);
 }
 
 __global__ void __launch_bounds__(AFX_CU_THREADS)
@@ -123,7 +123,7 @@ extern "C" cudaError_t afx_cu_feat_stats(afx_cu_batch batch, const float *x, int
 }
 
 __global__ void afx_k_feat_finalize(afx_cu_batch bt, const double *part, int nf, int mode, double eps, int norm_vars,
-                                    double *out) {
+                                    int unbiased, double *out) {
     const int64_t n = (int64_t)bt.n_clips * nf;
     for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
         const int b = (int)(i / nf), f = (int)(i % nf);
@@ -134,17 +134,18 @@ __global__ void afx_k_feat_finalize(afx_cu_batch bt, const double *part, int nf,
         }
         double s = 0.0;
         for (int tile = bt.clip_tile[b]; tile < bt.clip_tile[b + 1]; tile++) s += part[(int64_t)tile * nf + f];
-        s /= (double)frames;
-        out[i] = mode == 1 ? afx_norm_inv_std(s, eps, norm_vars) : mode == 2 ? sqrt(s) : s;
+        out[i] = mode == 1   ? afx_norm_inv_std(afx_norm_variance(s, (double)frames, unbiased), eps, norm_vars)
+                 : mode == 2 ? sqrt(s / (double)frames)
+                             : s / (double)frames;
     }
 }
 
 extern "C" cudaError_t afx_cu_feat_finalize(afx_cu_batch batch, const double *part, int nf, int mode, double eps,
-                                            int norm_vars, double *out, cudaStream_t stream) {
+                                            int norm_vars, int unbiased, double *out, cudaStream_t stream) {
     int64_t n = (int64_t)batch.n_clips * nf;
     if (n <= 0) return cudaSuccess;
     return afx_cu_launch(afx_k_feat_finalize, afx_cu_blocks(n, AFX_CU_THREADS), AFX_CU_THREADS, 0, stream, batch, part,
-                         nf, mode, eps, norm_vars, out);
+                         nf, mode, eps, norm_vars, unbiased, out);
 }
 
 extern "C" cudaError_t afx_cu_load_reduce(void) {
