@@ -198,7 +198,8 @@ afx_status afx_container_sniff(afx_source *src, afx_container *out, char *err, s
         return AFX_ERR_DECODE;
     }
     char hex[3 * 8 + 1] = "";
-    for (size_t i = 0; i < n && i < 8; ++i) snprintf(hex + 3 * i, sizeof hex - 3 * i, "%s%02X", i ? " " : "", b[i]);
+    for (size_t i = 0, len = 0; i < n && i < 8; ++i, len = strlen(hex))
+        snprintf(hex + len, sizeof hex - len, "%s%02X", i ? " " : "", b[i]);
     afx_audio_err(err, err_size, "%s: cannot decode: not a supported audio container (%s%s%s; %s)", src->name,
                   base ? "after ID3 tags, " : "", n ? "first bytes " : "nothing", hex, SUPPORTED);
     return AFX_ERR_DECODE;
