@@ -27,8 +27,11 @@
 #define MEMORY_NAME "<memory>"
 
 enum {
-    BLOCK_SAMPLES = 1 << 16,    /* samples (frames x channels) decoded per block: 256 KB of float */
-    UNKNOWN_START_FRAMES = 1 << 16 /* first output reservation when the header gives no length */
+    BLOCK_SAMPLES = 1 << 16,     /* samples (frames x channels) decoded per block: 256 KB of float */
+    FIRST_OUT_BYTES = 1 << 26,   /* the most reserved for the output before decoding: a header's length
+                                    is trusted up to 64 MB, beyond that the output grows as it fills
+                                    (realloc of a large block remaps pages, it does not copy them) */
+    UNKNOWN_START_SAMPLES = 1 << 16 /* first output reservation when the header gives no length */
 };
 
 struct afx_audio_decoder_s {
@@ -320,10 +323,15 @@ static afx_status explain_non_finite(job *j, afx_container container, char *err,
     if (st == AFX_OK) j->reader_open = 1;
     if (st == AFX_OK) st = seek_to_start(j, err, err_size);
     if (st == AFX_OK) st = reserve_block(j, err, err_size);
+    if (st != AFX_OK) { /* the second reading failed: say what the first one found */
+        afx_audio_err(err, err_size, "%s: the decoded samples are not all finite (NaN/Inf): refusing the clip",
+                      j->name);
+        return AFX_ERR_INVALID_INPUT;
+    }
     double peak = 0.0;
     int mix_overflow = 0;
     const int ch = j->r.channels;
-    for (int64_t done = 0; st == AFX_OK && done < j->n_read;) {
+    for (int64_t done = 0; done < j->n_read;) {
         int64_t n = (int64_t)block_frames(j);
         if (n > j->n_read - done) n = j->n_read - done;
         const float *x = j->dec->block.data;
@@ -407,10 +415,12 @@ static afx_status load_source(afx_audio_decoder *dec, afx_source *src, const afx
     }
     if (st == AFX_OK) {
         /* The known final size at once (pages are only touched as they are written), else grow. */
-        const size_t first = span < 0 ? UNKNOWN_START_FRAMES
-                             : j.resample ? afx_resample_capacity(span, rate, j.target, out_frames(&j, span))
-                                          : (size_t)span;
-        st = reserve_out(&j, first, err, err_size);
+        const size_t frame_bytes = (size_t)j.out_ch * out_elem(&j), most = FIRST_OUT_BYTES / frame_bytes;
+        size_t first = span < 0 ? UNKNOWN_START_SAMPLES / (size_t)j.out_ch
+                       : j.resample ? afx_resample_capacity(span, rate, j.target, out_frames(&j, span))
+                                    : (size_t)span;
+        if (first > most) first = most;
+        st = reserve_out(&j, first > 0 ? first : 1, err, err_size);
     }
     if (st == AFX_OK) st = seek_to_start(&j, err, err_size);
     if (st == AFX_OK) st = decode_window(&j, err, err_size);
