@@ -59,7 +59,8 @@
  * NaN or Inf in the file is reported with its frame index (from the start of the file) and channel;
  * finite samples too large for float32 arithmetic (e.g. 3e38, which libsoxr's filter overflows) are
  * reported as such with the largest magnitude. An empty (0-sample) file is not an error: it gives
- * n_samples = 0. An offset past the end of the file is AFX_ERR_INVALID_PARAM (librosa raises too).
+ * n_samples = 0. An offset past the end of the file is AFX_ERR_INVALID_PARAM (soundfile's seek, which
+ * librosa.load uses, refuses it too); an offset at the very end gives an empty clip.
  *
  * Argument errors: NULL path/data/opts/clip -> AFX_ERR_NULL_ARGUMENT; an out-of-range option field
  * or rate -> AFX_ERR_INVALID_PARAM; a negative sample count or bad channel count given to
