@@ -22,100 +22,15 @@
 #include <sndfile.h>
 
 #include "afx_audio.h"
+#include "audio_util.h"
 
 namespace {
 
-namespace fs = std::filesystem;
+using namespace audio_test;
 
 const double kPi = 3.14159265358979323846;
 
-std::string example(const char *name) { return std::string(AFX_EXAMPLES_DIR) + "/" + name; }
-
-std::vector<uint8_t> read_bytes(const std::string &path)
-{
-    std::ifstream f(path, std::ios::binary);
-    return std::vector<uint8_t>((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-}
-
-void write_bytes(const std::string &path, const std::vector<uint8_t> &bytes)
-{
-    std::ofstream f(path, std::ios::binary);
-    f.write(reinterpret_cast<const char *>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
-}
-
-// A temporary folder (mkdtemp), removed with its contents at the end of the test.
-struct TempDir {
-    std::string path;
-    TempDir()
-    {
-        char tmpl[] = "/tmp/afx_audio_test_XXXXXX";
-        const char *p = mkdtemp(tmpl);
-        if (p) path = p;
-    }
-    ~TempDir()
-    {
-        std::error_code ec;
-        if (!path.empty()) fs::remove_all(path, ec);
-    }
-    std::string file(const char *name) const { return path + "/" + name; }
-};
-
-// RAII clip so that a failing ASSERT does not leak.
-struct Clip {
-    afx_audio_clip c;
-    Clip() { std::memset(&c, 0, sizeof c); }
-    ~Clip() { afx_audio_clip_free(&c); }
-    std::vector<float> samples() const
-    {
-        return c.samples ? std::vector<float>(c.samples, c.samples + c.n_samples * c.n_channels) : std::vector<float>();
-    }
-};
-
-afx_audio_options opts(int target_rate, int downmix, int64_t max_samples = 0)
-{
-    afx_audio_options o;
-    afx_audio_options_init(&o);
-    o.target_rate = target_rate;
-    o.downmix = downmix;
-    o.max_samples = max_samples;
-    return o;
-}
-
-// ---- independent RIFF/WAVE reader (fmt + data chunks; PCM u8/s16, mu-law) --------------------
-
-uint32_t le32(const uint8_t *p) { return p[0] | p[1] << 8 | p[2] << 16 | static_cast<uint32_t>(p[3]) << 24; }
-uint16_t le16(const uint8_t *p) { return static_cast<uint16_t>(p[0] | p[1] << 8); }
-
-struct Wav {
-    int format = 0; // WAVE_FORMAT tag: 1 PCM, 3 float, 7 mu-law
-    int channels = 0, rate = 0, bits = 0;
-    std::vector<uint8_t> data;
-};
-
-bool parse_wav(const std::vector<uint8_t> &b, Wav *w)
-{
-    if (b.size() < 12 || std::memcmp(b.data(), "RIFF", 4) != 0 || std::memcmp(b.data() + 8, "WAVE", 4) != 0)
-        return false;
-    bool have_fmt = false, have_data = false;
-    size_t pos = 12;
-    while (pos + 8 <= b.size()) {
-        const uint8_t *id = b.data() + pos;
-        const size_t size = le32(id + 4), body = pos + 8;
-        if (body + size > b.size()) return false;
-        if (std::memcmp(id, "fmt ", 4) == 0 && size >= 16) {
-            w->format = le16(b.data() + body);
-            w->channels = le16(b.data() + body + 2);
-            w->rate = static_cast<int>(le32(b.data() + body + 4));
-            w->bits = le16(b.data() + body + 14);
-            have_fmt = true;
-        } else if (std::memcmp(id, "data", 4) == 0) {
-            w->data.assign(b.begin() + static_cast<long>(body), b.begin() + static_cast<long>(body + size));
-            have_data = true;
-        }
-        pos = body + size + (size & 1); // chunks are padded to even sizes
-    }
-    return have_fmt && have_data;
-}
+// ---- samples of a parsed WAV (audio_util.h parses it): PCM u8/s16, mu-law -----------------------
 
 // ITU-T G.711 mu-law expansion to 16-bit linear (the classic Sun reference algorithm).
 int ulaw_to_linear(uint8_t u)
@@ -138,43 +53,6 @@ std::vector<float> wav_samples(const Wav &w)
     }
     return out;
 }
-
-// ---- WAV writer for generated fixtures --------------------------------------------------------
-
-void put16(std::vector<uint8_t> &b, unsigned v) { b.push_back(v & 0xFF), b.push_back((v >> 8) & 0xFF); }
-void put32(std::vector<uint8_t> &b, uint32_t v) { put16(b, v & 0xFFFF), put16(b, v >> 16); }
-
-// `declared` overrides the data chunk size written in the header (for truncated files).
-std::vector<uint8_t> make_wav(int format, int channels, int rate, int bits, const std::vector<uint8_t> &data,
-                              int64_t declared = -1)
-{
-    const uint32_t data_size = declared >= 0 ? static_cast<uint32_t>(declared) : static_cast<uint32_t>(data.size());
-    std::vector<uint8_t> b = {'R', 'I', 'F', 'F'};
-    put32(b, 36 + data_size);
-    for (char c : std::string("WAVEfmt ")) b.push_back(static_cast<uint8_t>(c));
-    put32(b, 16);
-    put16(b, static_cast<unsigned>(format));
-    put16(b, static_cast<unsigned>(channels));
-    put32(b, static_cast<uint32_t>(rate));
-    put32(b, static_cast<uint32_t>(rate * channels * bits / 8));
-    put16(b, static_cast<unsigned>(channels * bits / 8));
-    put16(b, static_cast<unsigned>(bits));
-    for (char c : std::string("data")) b.push_back(static_cast<uint8_t>(c));
-    put32(b, data_size);
-    b.insert(b.end(), data.begin(), data.end());
-    return b;
-}
-
-std::vector<uint8_t> float_bytes(const std::vector<float> &x)
-{
-    std::vector<uint8_t> b(x.size() * 4);
-    std::memcpy(b.data(), x.data(), b.size()); // x86/ARM hosts are little-endian like WAV
-    return b;
-}
-
-int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
-
-bool contains(const char *haystack, const std::string &needle) { return std::string(haystack).find(needle) != std::string::npos; }
 
 // ================================================================================================
 // Decoding against independent references
@@ -561,15 +439,6 @@ TEST(AudioResample, LengthsAndIdentity)
 // ================================================================================================
 // Errors
 // ================================================================================================
-
-// Fills a clip with garbage so that the "zeroed on failure" promise is observable.
-void poison(afx_audio_clip *c) { std::memset(c, 0x5A, sizeof *c); }
-
-bool is_zeroed(const afx_audio_clip &c)
-{
-    return c.samples == nullptr && c.n_samples == 0 && c.n_channels == 0 && c.sample_rate == 0 &&
-           c.source_rate == 0 && c.source_channels == 0;
-}
 
 afx_status load_expecting_failure(const std::string &path, const afx_audio_options &o, char *err, size_t n)
 {

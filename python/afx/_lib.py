@@ -11,8 +11,8 @@ import ctypes
 import ctypes.util
 import glob
 import os
-from ctypes import (POINTER, Structure, c_char, c_char_p, c_float, c_int, c_int64, c_size_t, c_uint,
-                    c_uint64, c_void_p)
+from ctypes import (POINTER, Structure, c_char, c_char_p, c_double, c_float, c_int, c_int16, c_int64, c_size_t,
+                    c_uint, c_uint64, c_void_p)
 
 __all__ = ["lib", "libc", "library_path", "AfxInput", "AfxOutput", "AudioOptions", "AudioClip",
            "ERROR_MAX", "ENUM"]
@@ -50,11 +50,16 @@ class AfxOutput(Structure):
 
 
 class AudioOptions(Structure):
-    """afx_audio_options."""
+    """afx_audio_options (every field: afx_audio_options_init writes them all)."""
     _fields_ = [
         ("target_rate", c_int),
         ("downmix", c_int),
         ("max_samples", c_int64),
+        ("offset_seconds", c_double),
+        ("duration_seconds", c_double),
+        ("max_duration_seconds", c_double),
+        ("max_stream_bytes", c_int64),
+        ("keep_int16", c_int),
     ]
 
 
@@ -67,6 +72,8 @@ class AudioClip(Structure):
         ("sample_rate", c_int),
         ("source_rate", c_int),
         ("source_channels", c_int),
+        ("sample_format", c_int),         # afx_sample_format
+        ("samples_s16", POINTER(c_int16)),
     ]
 
 
