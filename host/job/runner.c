@@ -119,6 +119,7 @@ static char *unit_path(const job_run *r, const unit_state *u)
 }
 
 static void write_unit(job_run *r, unit_state *u);
+static int reserve(float **buf, size_t *cap, size_t n);
 
 /* Marks clip i failed with `msg` (which names the input, or gets its path prepended). r->mu NOT held. */
 static void fail_clip(job_run *r, int64_t i, const char *msg)
@@ -276,14 +277,8 @@ static void deliver(job_run *r, int64_t i, const float *clip, int64_t frames_str
         if (keep) {
             copy = malloc(sizeof(float) * (count > 0 ? count : 1));
         } else {
-            if (*scratch_cap < count) {
-                float *s = realloc(*scratch, sizeof(float) * count);
-                if (s != NULL) {
-                    *scratch = s;
-                    *scratch_cap = count;
-                }
-            }
-            copy = *scratch_cap >= count ? *scratch : NULL;
+            if (reserve(scratch, scratch_cap, count) == 0)
+                copy = *scratch;
         }
         if (copy == NULL) {
             fail_clip(r, i, "out of memory for the clip's features");
