@@ -290,12 +290,15 @@ struct Reference {
     int64_t frames = 0, frames_for_length = 0, n_samples = 0;
 };
 
-// Decodes `path` (downmix, resample to p.sample_rate) and runs it alone through a fresh plan as
+// Decodes `path` (downmix, resample to p.sample_rate; optionally a span of it) and runs it alone through a fresh plan as
 // global clip `index`.
-inline Reference reference(afx_params p, const fs::path &path, uint64_t index) {
+inline Reference reference(afx_params p, const fs::path &path, uint64_t index, double offset_seconds = 0.0,
+                           double duration_seconds = 0.0) {
     Reference r;
     afx_audio_options o;
     afx_audio_options_init(&o);
+    o.offset_seconds = offset_seconds;
+    o.duration_seconds = duration_seconds;
     o.target_rate = p.sample_rate;
     o.downmix = 1;
     afx_audio_clip clip{};

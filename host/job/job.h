@@ -23,6 +23,10 @@
 
 #include "afx.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* Output formats (--format). */
 typedef enum afx_job_format {
     AFX_JOB_NPY = 0,   /* OUTDIR/<key>.npy, the input tree mirrored */
@@ -83,4 +87,7 @@ int afx_job_default_jobs(void);
 const char *afx_job_format_name(afx_job_format f);
 int afx_job_format_value(const char *name);
 
+#ifdef __cplusplus
+}
+#endif
 #endif /* AFX_JOB_H */
