@@ -712,8 +712,9 @@ TEST(JobErrors, SetupErrorsExit2BeforeAnyWork) {
     EXPECT_EQ(r.err.find("failed:"), std::string::npos) << "no clip may be tried: " << r.err;
 }
 
-// An input whose name is NAME_MAX long works (the temporary name no longer appends to it); a temporary file
-// left by a killed run is removed, one held by a live writer is not.
+// An input whose name is NAME_MAX long works (the temporary name no longer appends to it). Temporary files
+// left by a killed run are removed by the next run that is alone in the folder; while another run holds
+// the folder's run lock (it may be writing them), they are left alone.
 TEST(JobOutputs, LongNamesAndStaleTemporaries) {
     auto clips = pick_clips(1);
     ASSERT_GE(clips.size(), 1u);
@@ -723,22 +724,27 @@ TEST(JobOutputs, LongNamesAndStaleTemporaries) {
     fs::copy_file(clips[0], input);
     const fs::path out = t.path() / "out";
     fs::create_directories(out / "sub");
+    fs::create_directories(out / ".afx-state");
     std::ofstream(out / ".afx.AbCdEf") << "stale";
     std::ofstream(out / "sub" / ".afx.GhIjKl") << "stale";
-    std::ofstream(out / ".afx.LiveOn") << "live";
-    int fd = open((out / ".afx.LiveOn").c_str(), O_RDONLY);
+    int fd = open((out / ".afx-state" / "lock").c_str(), O_RDWR | O_CREAT, 0644);
     ASSERT_GE(fd, 0);
-    ASSERT_EQ(flock(fd, LOCK_EX), 0);
+    ASSERT_EQ(flock(fd, LOCK_SH), 0);  // another run is working in the folder
     RunResult r = run_afx({"extract", "-q", input.string(), "-o", out.string()}, t.path());
-    close(fd);
     ASSERT_EQ(r.code, 0) << r.err;
+    EXPECT_TRUE(fs::exists(out / ".afx.AbCdEf"));
+    EXPECT_TRUE(fs::exists(out / "sub" / ".afx.GhIjKl"));
+    close(fd);
     Npy npy;
     std::string why;
     ASSERT_TRUE(read_npy(out / (stem + ".npy"), &npy, &why)) << why;
     EXPECT_TRUE(bit_equal(npy.data, reference(defaults(), clips[0], 0).data));
+    r = run_afx({"extract", input.string(), "-o", out.string()}, t.path());
+    ASSERT_EQ(r.code, 0) << r.err;
+    EXPECT_NE(r.err.find("removed 2 temporary files"), std::string::npos) << r.err;
     EXPECT_FALSE(fs::exists(out / ".afx.AbCdEf"));
     EXPECT_FALSE(fs::exists(out / "sub" / ".afx.GhIjKl"));
-    EXPECT_TRUE(fs::exists(out / ".afx.LiveOn"));
+    EXPECT_FALSE(has_tmp_files(out));
 }
 
 // Plain progress lines when stderr is not a terminal, and the summary; -q leaves only failures.

@@ -95,8 +95,7 @@ int afx_tmp_open(afx_tmp *t, const char *final_path, char *err, size_t err_size)
         t->path = NULL;
         return -1;
     }
-    /* Held until the rename: a concurrent cleaner sees the file is in use. */
-    if (flock(t->fd, LOCK_EX | LOCK_NB) != 0 || fchmod(t->fd, file_mode) != 0 ||
+    if (fchmod(t->fd, file_mode) != 0 ||
         (t->f = fdopen(t->fd, "wb")) == NULL) {
         snprintf(err, err_size, "cannot prepare temporary file '%s': %s", t->path, strerror(errno));
         close(t->fd);
@@ -117,7 +116,7 @@ int afx_tmp_commit(afx_tmp *t, const char *final_path, char *err, size_t err_siz
         failed = 1;
         saved = errno;
     }
-    /* Renamed while still open and locked, then closed: the name appears complete, the lock ends after. */
+    /* Renamed while still open: the final name appears with every byte in place. */
     if (!failed && rename(t->path, final_path) != 0) {
         snprintf(err, err_size, "cannot rename '%s' to '%s': %s", t->path, final_path, strerror(errno));
         fclose(t->f);
@@ -204,17 +203,41 @@ long afx_remove_stale_temps(const char *dir)
         if (lstat(path, &st) == 0) {
             if (S_ISDIR(st.st_mode)) {
                 removed += afx_remove_stale_temps(path);
-            } else if (S_ISREG(st.st_mode) && is_temp_name(e->d_name)) {
-                int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-                /* Nobody holds it: its writer died before renaming it. */
-                if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) == 0 && unlink(path) == 0)
-                    removed++;
-                if (fd >= 0)
-                    close(fd);
+            } else if (S_ISREG(st.st_mode) && is_temp_name(e->d_name) && unlink(path) == 0) {
+                removed++;
             }
         }
         free(path);
     }
     closedir(d);
     return removed;
+}
+
+int afx_outdir_lock(const char *outdir, long *removed, char *err, size_t err_size)
+{
+    *removed = 0;
+    char *path = NULL;
+    if (asprintf(&path, "%s/.afx-state/lock", outdir) < 0) {
+        snprintf(err, err_size, "out of memory");
+        return -1;
+    }
+    int fd = -1;
+    if (afx_mkdirs_for(path, err, err_size) == 0) {
+        fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+        if (fd < 0)
+            snprintf(err, err_size, "cannot open '%s': %s", path, strerror(errno));
+    }
+    free(path);
+    if (fd < 0)
+        return -1;
+    if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+        *removed = afx_remove_stale_temps(outdir); /* alone: every temporary is a killed run's */
+    /* Shared from now on (a conversion may let another starting run clean in between: this run has no
+     * temporary yet). */
+    if (flock(fd, LOCK_SH) != 0) {
+        snprintf(err, err_size, "cannot lock '%s/.afx-state/lock': %s", outdir, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    return fd;
 }

@@ -4,9 +4,12 @@
  * Every output is written to a temporary file in its final folder, named ".afx.XXXXXX" (mkstemp: unique per
  * process and call, hidden, and as long whatever the output's name, so a name near NAME_MAX still fits),
  * then renamed over the final name (atomic on POSIX file systems). Two runs writing the same output
- * therefore leave one of the two complete files, never a mix. The writer holds an flock on its temporary
- * file; a later run removes the ".afx.*" files nobody holds (left by a killed run) and leaves those of a
- * live run alone.
+ * therefore leave one of the two complete files, never a mix.
+ *
+ * Stale temporaries (left by a killed run) are removed by the next run that finds itself alone in the
+ * folder: every run holds a shared flock on OUTDIR/.afx-state/lock while it works, and a starting run that
+ * can take it exclusively knows no other run is writing, removes every ".afx.*" file below OUTDIR, then
+ * holds it shared like the others. A run that starts while another works leaves the temporaries alone.
  */
 #ifndef AFX_JOB_OUTFS_H
 #define AFX_JOB_OUTFS_H
@@ -49,7 +52,14 @@ void afx_tmp_abort(afx_tmp *t);
  */
 int afx_outdir_check(const char *dir, char *err, size_t err_size);
 
-/* Removes the ".afx.*" temporary files below `dir` that no live process holds. Returns how many. */
+/* Removes the ".afx.*" temporary files below `dir` (none may belong to a live run). Returns how many. */
 long afx_remove_stale_temps(const char *dir);
+
+/*
+ * Takes the run lock of `outdir` (see above), removing the stale temporaries when no other run holds it.
+ * Returns the lock's descriptor (keep it open until the run ends), or -1 with err. *removed gets the number
+ * of temporaries removed.
+ */
+int afx_outdir_lock(const char *outdir, long *removed, char *err, size_t err_size);
 
 #endif /* AFX_JOB_OUTFS_H */

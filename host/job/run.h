@@ -52,6 +52,7 @@ typedef struct job_run {
     char fp_hex[17];
     afx_journal journal;
     char *outdir_abs;           /* absolute OUTDIR (ark paths in the scp) */
+    int lock_fd;                /* the run lock of OUTDIR (outfs.h), 0 before it is taken */
     const char *suffix;         /* "" or "-00002-of-00004" for the index, scp and table of a shard */
 
     pthread_mutex_t mu;         /* guards everything below and the unit/clip states while running */

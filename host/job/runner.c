@@ -1214,6 +1214,8 @@ static void free_run(job_run *r)
     free(r->units);
     free(r->todo);
     free(r->outdir_abs);
+    if (r->lock_fd > 0)
+        close(r->lock_fd); /* the run lock ends with the run */
     afx_journal_free(&r->journal);
     afx_job_items_free(&r->items);
     pthread_mutex_destroy(&r->mu);
@@ -1290,7 +1292,16 @@ int afx_job_run(const afx_job_config *cfg, const afx_params *params)
     r->outdir_abs = afx_job_abs_path(cfg->outdir);
     r->fp = afx_meta_fingerprint(r);
     snprintf(r->fp_hex, sizeof r->fp_hex, "%016" PRIx64, r->fp);
-    afx_remove_stale_temps(cfg->outdir);
+    long stale = 0;
+    int lock_fd = afx_outdir_lock(cfg->outdir, &stale, err, sizeof err);
+    if (lock_fd < 0) {
+        setup_error("%s", err);
+        free_run(r);
+        return AFX_JOB_EXIT_USAGE;
+    }
+    r->lock_fd = lock_fd;
+    if (stale > 0 && !cfg->quiet)
+        fprintf(stderr, "afx: removed %ld temporary file%s of an interrupted run\n", stale, stale == 1 ? "" : "s");
     char previous[32];
     previous_fingerprint(cfg->outdir, previous, sizeof previous);
     if (previous[0] != '\0' && strcmp(previous, r->fp_hex) != 0)
