@@ -202,8 +202,10 @@ def main():
             if line.startswith("model name"):
                 cpu = line.split(":", 1)[1].strip()
                 break
+        load = os.getloadavg()[1]
         head = (f"Measured by `bench/corpus/run --clips {args.clips}` (afx {afx_version}, CPU backend) on {cpu}, "
-                f"{args.jobs} cores, {platform.python_version()}: librosa {librosa.__version__} with NumPy "
+                f"{args.jobs} cores (load average {load:.1f} over the last 5 minutes of the run), Python "
+                f"{platform.python_version()}: librosa {librosa.__version__} with NumPy "
                 f"{np.__version__} ({np.__file__.split('/numpy/')[0]}), torch {torch.__version__} / torchaudio "
                 f"{torchaudio.__version__}; {args.clips} clips of 4 s, 44.1 kHz stereo WAV ({hours:.2f} h), each "
                 f"tool with {args.jobs} processes (peers: a multiprocessing pool, one thread each) or threads (afx "

@@ -126,6 +126,11 @@ static json_t *shape_json(const job_run *r, int64_t n_frames)
     int64_t shape[2];
     int transposed = 0;
     int ndim = afx_run_clip_shape(r, n_frames, shape, &transposed);
+    if (r->cfg->format == AFX_JOB_ARK && transposed) { /* the ark holds (n_frames, n_features) */
+        int64_t t = shape[0];
+        shape[0] = shape[1];
+        shape[1] = t;
+    }
     json_t *a = json_array();
     for (int d = 0; d < ndim; d++)
         json_array_append_new(a, json_integer((json_int_t)shape[d]));

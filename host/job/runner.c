@@ -834,11 +834,16 @@ static void *compute_main(void *arg)
             int done = 0;
             afx_status s = afx_plan_execute_batches(x->plan, in, out, n, &done);
             for (int k = 0; k < n; k++) {
-                if (k < done)
-                    batch_results(x, group[k], s == AFX_OK ? AFX_OK : AFX_ERR_INVALID_INPUT, outs[k],
-                                  out[k].frames_stride, frames[k]);
-                else
-                    compute_batch(x, group[k]); /* a refused batch: its own status and message */
+                if (k < done) {
+                    /* A completed batch: OK, or refused NaN/Inf clips (n_frames -1) among computed ones. */
+                    afx_status bs = AFX_OK;
+                    for (int b = 0; s != AFX_OK && b < group[k]->count; b++)
+                        if (group[k]->decoded[b] && frames[k][b] < 0)
+                            bs = AFX_ERR_INVALID_INPUT;
+                    batch_results(x, group[k], bs, outs[k], out[k].frames_stride, frames[k]);
+                } else {
+                    compute_batch(x, group[k]); /* not run: alone, with its own status and message */
+                }
             }
         }
         for (int k = 0; k < n; k++)
@@ -874,6 +879,20 @@ static void previous_fingerprint(const char *outdir, char *hex, size_t size)
     free(path);
 }
 
+/* Whether `name` is "<stem><ext>" or "<stem>-NNNNN-of-NNNNN<ext>": a per-run or per-shard file of a job. */
+static int is_run_file(const char *name, const char *stem, const char *ext)
+{
+    size_t ls = strlen(stem), le = strlen(ext), n = strlen(name);
+    if (n < ls + le || strncmp(name, stem, ls) != 0 || strcmp(name + n - le, ext) != 0)
+        return 0;
+    const char *mid = name + ls;
+    size_t lm = n - ls - le;
+    if (lm == 0)
+        return 1;
+    int i = -1, c = -1, used = 0;
+    return lm == 15 && sscanf(mid, "-%5d-of-%5d%n", &i, &c, &used) == 2 && used == 15;
+}
+
 /* Removes OUTDIR's index, scp and table files of earlier runs made with other parameters: they describe
  * outputs this run replaces. */
 static void remove_stale_metadata(const char *outdir)
@@ -882,10 +901,8 @@ static void remove_stale_metadata(const char *outdir)
     struct dirent *e;
     while (d != NULL && (e = readdir(d)) != NULL) {
         const char *n = e->d_name;
-        size_t len = strlen(n);
-        int ours = (strncmp(n, "index", 5) == 0 && len > 6 && strcmp(n + len - 6, ".jsonl") == 0) ||
-                   (strncmp(n, "feats", 5) == 0 && len > 4 && strcmp(n + len - 4, ".scp") == 0) ||
-                   (strncmp(n, "table", 5) == 0 && len > 4 && strcmp(n + len - 4, ".npy") == 0);
+        int ours = is_run_file(n, "index", ".jsonl") || is_run_file(n, "feats", ".scp") ||
+                   is_run_file(n, "table", ".npy");
         char *path = NULL;
         if (ours && asprintf(&path, "%s/%s", outdir, n) >= 0) {
             unlink(path);

@@ -96,6 +96,10 @@ try:
     check(sorted(feats.keys()) == sorted(ref), "scp keys")
     for key, (a, _) in ref.items():
         check(np.array_equal(feats[key], a.T), f"ark {key}: (frames, features) of the .npy")
+    for rec in index(out("ark")):
+        path, offset = rec["output"].rsplit(":", 1)
+        m = kaldiio.load_mat(os.path.join(out("ark"), path) + ":" + offset)
+        check(list(m.shape) == rec["shape"] and np.array_equal(m, feats[rec["id"]]), f"ark index {rec['id']}")
     pooled_ark = kaldiio.load_scp(os.path.join(out("ark_pooled"), "feats.scp"))
     for rec in index(out("pooled_mean")):
         v = np.load(os.path.join(out("pooled_mean"), rec["output"]))
