@@ -511,7 +511,7 @@ TEST(JobParallel, JobsBatchSizeAndPipelineAreInvisible) {
 // and gives exactly the uninterrupted outputs.
 void kill_and_resume(const std::vector<std::string> &format_args) {
     TempDir t;
-    make_wavs(t.path() / "in", 40, 6.0);
+    make_wavs(t.path() / "in", 24, 4.0);
     const std::string in = (t.path() / "in").string();
     const fs::path ref = t.path() / "ref";
     RunResult r = run_afx(concat(concat({"extract", "-q", "--jobs", "1", "--batch-size", "2"}, format_args),
