@@ -5,8 +5,10 @@
  *   items.c     inputs: files, folders (recursive, audio extensions), --files-from lists, CSV/TSV/JSONL
  *               manifests; one item per clip with its output key mirrored from the path under the root
  *   shard.c     --shard i/n, SLURM_ARRAY_TASK_* and JOB_COMPLETION_INDEX; which units a task owns
- *   runner.c    worker threads (decode + one plan each on the CPU; decode threads + one GPU thread with
- *               afx_plan_execute_batches on CUDA), batching, per-clip errors
+ *   runner.c    afx_job_run: setup and validation, restart skips, the end of a run (index, report, summary)
+ *   compute.c   threads: decode + one plan each on the CPU; decode threads + one GPU thread with
+ *               afx_plan_execute_batches on CUDA; batching; plans that grow with the clips
+ *   units.c     per-clip results: features to their output unit, failures printed and counted
  *   writers.c   output formats: npy tree, WebDataset tar shards, Kaldi ark + scp, dense table
  *   journal.c   restart records: which output units are complete, with which parameters
  *   outfs.c     output files: unique temporary names (mkstemp), atomic rename, stale temporaries, probes

@@ -6,6 +6,7 @@
 #define AFX_JOB_RUN_H
 
 #include <pthread.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "afx.h"
@@ -70,6 +71,20 @@ static inline clip_state *run_clip(job_run *r, int64_t i) { return &r->clips[i -
 
 /* Output shape of a clip with n_frames frames in the job's format: returns ndim. transposed = layout ft. */
 int afx_run_clip_shape(const job_run *r, int64_t n_frames, int64_t shape[2], int *transposed);
+
+/* units.c: a clip's result to its output (r->mu NOT held by the caller) */
+void afx_run_fail_clip(job_run *r, int64_t i, const char *msg);      /* msg names the input, or gets its path */
+void afx_run_deliver(job_run *r, int64_t i, const float *clip, int64_t frames_stride, int64_t n_frames,
+                     double seconds, float **scratch, size_t *scratch_cap); /* clip: in a batch output */
+void afx_run_write_unit(job_run *r, unit_state *u);                  /* when its last clip is done */
+uint64_t afx_run_unit_hash(const job_run *r, const unit_state *u);   /* hash of the unit's inputs */
+char *afx_run_unit_path(const job_run *r, const unit_state *u);      /* OUTDIR/name, malloc'd */
+unit_state *afx_run_unit_of(job_run *r, int64_t i);
+int afx_run_reserve(float **buf, size_t *cap, size_t n);             /* grow to n floats: 0 or -1 */
+
+/* compute.c */
+int64_t afx_run_initial_max_samples(const afx_params *p); /* the first plans' max_samples */
+int afx_run_threads(job_run *r); /* runs the todo list; 0, or -1 when the threads could not be set up */
 
 /* meta.c */
 int afx_meta_write_params(const job_run *r, char *err, size_t err_size);
