@@ -131,6 +131,28 @@ static int write_floats(FILE *f, const float *data, uint64_t n)
     return 0;
 }
 
+int afx_npy_fwrite(FILE *f, const float *data, int ndim, const int64_t *shape)
+{
+    char header[1024];
+    size_t header_size = afx_npy_header(header, sizeof header, ndim, shape);
+    uint64_t count = 0;
+    if (f == NULL || header_size == 0 || !shape_count(ndim, shape, &count) || (count > 0 && data == NULL)) {
+        errno = EINVAL;
+        return -1;
+    }
+    return (fwrite(header, 1, header_size, f) == header_size && write_floats(f, data, count) == 0) ? 0 : -1;
+}
+
+uint64_t afx_npy_file_size(int ndim, const int64_t *shape)
+{
+    char header[1024];
+    size_t header_size = afx_npy_header(header, sizeof header, ndim, shape);
+    uint64_t count = 0;
+    if (header_size == 0 || !shape_count(ndim, shape, &count))
+        return 0;
+    return (uint64_t)header_size + count * sizeof(float);
+}
+
 int afx_npy_write(const char *path, const float *data, int ndim, const int64_t *shape, char *err,
                   size_t err_size)
 {

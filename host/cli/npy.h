@@ -13,6 +13,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 /** Largest number of dimensions afx_npy_write accepts. */
 #define AFX_NPY_MAX_DIMS 8
@@ -26,6 +27,15 @@
  */
 int afx_npy_write(const char *path, const float *data, int ndim, const int64_t *shape, char *err,
                   size_t err_size);
+
+/**
+ * Writes the same bytes as afx_npy_write to an open stream (a temporary file, a memory stream); the caller
+ * owns and closes `f`. Returns 0, or -1 for an invalid shape (errno = EINVAL) or a failed write.
+ */
+int afx_npy_fwrite(FILE *f, const float *data, int ndim, const int64_t *shape);
+
+/** Size in bytes of the .npy file of a float32 array of that shape (header + data); 0 if the shape is invalid. */
+uint64_t afx_npy_file_size(int ndim, const int64_t *shape);
 
 /**
  * Formats the complete .npy preamble (magic, version, length, padded header dict) for a float32 array
