@@ -92,33 +92,50 @@ void afx_cpu_frames(const afx_cpu_state *s, afx_cpu_worker *w, afx_cpu_block *k)
     const afx_plan *plan = s->plan;
     const afx_params *p = &plan->p;
     const int n_freq = plan->n_freq, n_base = plan->n_base, log_kind = plan->log_kind;
+    const int rows = (int)(k->t1 - k->t0), mel = p->feature != AFX_FEATURE_SPECTROGRAM;
     const float power = p->power;
     float *dst = afx_cpu_fft_input(w->fft) + plan->fft_offset;
-    float mx = -INFINITY;
     int spec_bad = 0;
-    for (int64_t t = k->t0; t < k->t1; t++) {
-        float *row = k->rows + (size_t)(t - k->t0) * (size_t)n_base;
-        k->energy[t - k->t0] = window_frame(s, w, k, t, dst);
+    /* Spectra: straight into the rows (spectrogram), or into the bin-major tile spec[bin][frame] that the
+     * mel product below reads frame-parallel. */
+    for (int r = 0; r < rows; r++) {
+        const int64_t t = k->t0 + r;
+        k->energy[r] = window_frame(s, w, k, t, dst);
         const float *c = afx_cpu_fft_execute(w->fft);
-        float *spec = p->feature == AFX_FEATURE_SPECTROGRAM ? row : w->spec;
-        if (power == 2.0f)
-            for (int i = 0; i < n_freq; i++) spec[i] = c[2 * i] * c[2 * i] + c[2 * i + 1] * c[2 * i + 1];
-        else
-            for (int i = 0; i < n_freq; i++) spec[i] = afx_power_value(c[2 * i], c[2 * i + 1], power);
+        float *row = k->rows + (size_t)r * n_base;
         int finite = 1;
-        for (int i = 0; i < n_freq; i++) finite &= isfinite(spec[i]) != 0;
+        for (int i = 0; i < n_freq; i++) {
+            float v = power == 2.0f ? c[2 * i] * c[2 * i] + c[2 * i + 1] * c[2 * i + 1]
+                                    : afx_power_value(c[2 * i], c[2 * i + 1], power);
+            finite &= isfinite(v) != 0;
+            if (mel) w->spec[(size_t)i * AFX_CPU_BLOCK + r] = v;
+            else row[i] = v;
+        }
         spec_bad |= !finite;
-        if (p->feature != AFX_FEATURE_SPECTROGRAM) {
-            for (int i = 0; i < p->n_mels; i++) {
-                float acc = afx_mel_band(plan->mel_weights + (size_t)i * n_freq, spec, plan->mel_lo[i], plan->mel_hi[i]);
-                if (log_kind == AFX_LB_DB) acc = afx_db_value(acc, p->db_multiplier, p->db_amin, plan->db_ref_term);
-                else if (log_kind >= 0) acc = afx_log_value(acc, p->log_offset, p->log_floor, log_kind);
-                row[i] = acc;
+    }
+    if (mel) {
+        /* Band i of every frame of the block at once: the same sum as afx_mel_band (from 0, bins in order,
+         * float), so the same bits, but the inner loop runs over AFX_CPU_BLOCK frames and vectorizes.
+         * Columns past `rows` hold stale values: computed, never stored. */
+        float acc[AFX_CPU_BLOCK];
+        for (int i = 0; i < p->n_mels; i++) {
+            const float *wt = plan->mel_weights + (size_t)i * n_freq;
+            for (int r = 0; r < AFX_CPU_BLOCK; r++) acc[r] = 0.0f;
+            for (int b = plan->mel_lo[i]; b < plan->mel_hi[i]; b++) {
+                const float wb = wt[b], *col = w->spec + (size_t)b * AFX_CPU_BLOCK;
+                for (int r = 0; r < AFX_CPU_BLOCK; r++) acc[r] += wb * col[r];
+            }
+            for (int r = 0; r < rows; r++) {
+                float v = acc[r];
+                if (log_kind == AFX_LB_DB) v = afx_db_value(v, p->db_multiplier, p->db_amin, plan->db_ref_term);
+                else if (log_kind >= 0) v = afx_log_value(v, p->log_offset, p->log_floor, log_kind);
+                k->rows[(size_t)r * n_base + i] = v;
             }
         }
-        if (plan->floor_range >= 0.0f)
-            for (int i = 0; i < n_base; i++) mx = row[i] > mx ? row[i] : mx;
     }
+    float mx = -INFINITY;
+    if (plan->floor_range >= 0.0f)
+        for (size_t i = 0; i < (size_t)rows * (size_t)n_base; i++) mx = k->rows[i] > mx ? k->rows[i] : mx;
     k->max = mx;
     k->spec_bad = spec_bad;
 }

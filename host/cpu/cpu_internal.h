@@ -41,8 +41,8 @@ typedef struct afx_cpu_block {
 typedef struct afx_cpu_worker {
     afx_cpu_fft *fft;    /* its input buffer is zero outside the window's place, written only there */
     float *seg;          /* [win] analysis samples of one frame */
-    float *spec;         /* [n_freq] |X|^power */
-    float *row;          /* [n_mfcc] DCT output of one frame */
+    float *spec;         /* [n_freq][AFX_CPU_BLOCK] |X|^power of a block's frames, bin-major (zeroed at init) */
+    float *tile;         /* [n_mels][AFX_CPU_BLOCK] a block's log-mel, transposed for the DCT */
 } afx_cpu_worker;
 
 typedef struct afx_cpu_pass {
