@@ -47,6 +47,7 @@ static void cpu_destroy(afx_plan *plan) {
             afx_cpu_fft_free(s->workers[i].fft);
             free(s->workers[i].seg);
             free(s->workers[i].spec);
+            free(s->workers[i].pow);
             free(s->workers[i].tile);
         }
     free(s->workers);
@@ -125,7 +126,8 @@ static afx_status cpu_init(afx_plan *plan) {
         w->seg = calloc((size_t)plan->win, sizeof(float));
         w->spec = calloc(afx_mul_size((size_t)plan->n_freq, AFX_CPU_BLOCK), sizeof(float));
         w->tile = calloc(afx_mul_size((size_t)plan->n_base, AFX_CPU_BLOCK), sizeof(float));
-        if (!w->seg || !w->spec || !w->tile)
+        w->pow = calloc((size_t)plan->n_freq, sizeof(float));
+        if (!w->seg || !w->spec || !w->tile || !w->pow)
             return AFX_PLAN_FAIL(plan, AFX_ERR_OUT_OF_MEMORY, "cannot allocate the scratch of CPU thread %d", i);
     }
 
@@ -220,14 +222,17 @@ static void write_block(const afx_cpu_state *s, afx_cpu_block *k) {
     const size_t n_rows = (size_t)(k->t1 - k->t0);
     const int64_t frames = out->n_frames[k->clip];
     k->bad_t = -1;
-    for (size_t r = 0; r < n_rows && k->bad_t < 0; r++)
+    for (size_t r = 0; r < n_rows && k->bad_t < 0; r++) {
+        const float *x = k->rows + r * nb;
+        if (!afx_cpu_any_nonfinite(x, (size_t)nf)) continue;
         for (int f = 0; f < nf; f++)
-            if (!isfinite(k->rows[r * nb + f])) {
+            if (!isfinite(x[f])) {
                 k->bad_t = k->t0 + (int64_t)r;
                 k->bad_f = f;
-                k->bad_v = k->rows[r * nb + f];
+                k->bad_v = x[f];
                 break;
             }
+    }
     if (plan->p.layout == AFX_LAYOUT_TF) {
         for (size_t r = 0; r < n_rows; r++)
             store_strided(out->data, dt, base + ((size_t)k->t0 + r) * (size_t)nf, 1, k->rows + r * nb, 1, (size_t)nf);
@@ -486,11 +491,15 @@ static void scan_slice(void *ctx, int worker, int64_t unit) {
     int64_t count = used * in->n_channels;
     int64_t a = count / s->scan_slices * slice, e = slice == s->scan_slices - 1 ? count : count / s->scan_slices * (slice + 1);
     const float *x = in->clips[b];
-    for (int64_t i = a; i < e; i++)
-        if (!isfinite(x[i])) {
-            s->scan[unit] = i;
-            return;
-        }
+    for (int64_t i = a; i < e; i += 4096) {  /* chunks: a vectorized test, then the exact index */
+        int64_t m = e - i < 4096 ? e - i : 4096;
+        if (!afx_cpu_any_nonfinite(x + i, (size_t)m)) continue;
+        for (int64_t j = i; j < i + m; j++)
+            if (!isfinite(x[j])) {
+                s->scan[unit] = j;
+                return;
+            }
+    }
 }
 
 /* ---- a wave: clips [b0, b1) that are neither refused nor empty, with `n_blocks` blocks ---- */

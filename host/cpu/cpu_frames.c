@@ -47,12 +47,14 @@ static float window_frame(const afx_cpu_state *s, afx_cpu_worker *w, const afx_c
     const float scale = p->input_scale, *window = plan->window;
 
     if (s->simple_frames && inside && in->n_channels == 1) {
+        float *restrict d = dst;
+        const float *restrict wn = window;
         if (in->format == AFX_SAMPLE_F32) {
-            const float *x = (const float *)clip + first;
-            for (int i = 0; i < win; i++) dst[i] = (x[i] * scale) * window[i];
+            const float *restrict x = (const float *)clip + first;
+            for (int i = 0; i < win; i++) d[i] = (x[i] * scale) * wn[i];
         } else {  /* v / 32768 is exact in float, as afx_downmix_s16's double division rounded to float */
-            const int16_t *x = (const int16_t *)clip + first;
-            for (int i = 0; i < win; i++) dst[i] = (((float)x[i] * (1.0f / 32768.0f)) * scale) * window[i];
+            const int16_t *restrict x = (const int16_t *)clip + first;
+            for (int i = 0; i < win; i++) d[i] = (((float)x[i] * (1.0f / 32768.0f)) * scale) * wn[i];
         }
         return 0.0f;
     }
@@ -103,15 +105,14 @@ void afx_cpu_frames(const afx_cpu_state *s, afx_cpu_worker *w, afx_cpu_block *k)
         k->energy[r] = window_frame(s, w, k, t, dst);
         const float *c = afx_cpu_fft_execute(w->fft);
         float *row = k->rows + (size_t)r * n_base;
-        int finite = 1;
-        for (int i = 0; i < n_freq; i++) {
-            float v = power == 2.0f ? c[2 * i] * c[2 * i] + c[2 * i + 1] * c[2 * i + 1]
-                                    : afx_power_value(c[2 * i], c[2 * i + 1], power);
-            finite &= isfinite(v) != 0;
-            if (mel) w->spec[(size_t)i * AFX_CPU_BLOCK + r] = v;
-            else row[i] = v;
-        }
-        spec_bad |= !finite;
+        float *restrict pw = mel ? w->pow : row;
+        if (power == 2.0f)
+            for (int i = 0; i < n_freq; i++) pw[i] = c[2 * i] * c[2 * i] + c[2 * i + 1] * c[2 * i + 1];
+        else
+            for (int i = 0; i < n_freq; i++) pw[i] = afx_power_value(c[2 * i], c[2 * i + 1], power);
+        spec_bad |= afx_cpu_any_nonfinite(pw, (size_t)n_freq);
+        if (mel)
+            for (int i = 0; i < n_freq; i++) w->spec[(size_t)i * AFX_CPU_BLOCK + r] = pw[i];
     }
     if (mel) {
         /* Band i of every frame of the block at once: the same sum as afx_mel_band (from 0, bins in order,

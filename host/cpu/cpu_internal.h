@@ -10,6 +10,9 @@
 #ifndef AFX_CPU_INTERNAL_H
 #define AFX_CPU_INTERNAL_H
 
+#include <stdint.h>
+#include <string.h>
+
 #include "cpu_fft.h"
 #include "cpu_pool.h"
 #include "internal.h"
@@ -41,6 +44,7 @@ typedef struct afx_cpu_block {
 typedef struct afx_cpu_worker {
     afx_cpu_fft *fft;    /* its input buffer is zero outside the window's place, written only there */
     float *seg;          /* [win] analysis samples of one frame */
+    float *pow;          /* [n_freq] |X|^power of one frame */
     float *spec;         /* [n_freq][AFX_CPU_BLOCK] |X|^power of a block's frames, bin-major (zeroed at init) */
     float *tile;         /* [n_mels][AFX_CPU_BLOCK] a block's log-mel, transposed for the DCT */
 } afx_cpu_worker;
@@ -98,6 +102,18 @@ typedef struct afx_cpu_state {
     const afx_output *out;
     int pass;                    /* index into passes */
 } afx_cpu_state;
+
+/* 1 when any of x[0 .. n) is NaN or +-Inf. Exponent bits all ones, tested on the bit patterns without an
+ * early exit, so that the loop vectorizes (the scans cover every sample and every output value). */
+static inline int afx_cpu_any_nonfinite(const float *x, size_t n) {
+    uint32_t any = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t u;
+        memcpy(&u, x + i, sizeof u);
+        any |= (uint32_t)((u & 0x7f800000u) == 0x7f800000u);
+    }
+    return any != 0;
+}
 
 /* cpu_frames.c: frames [t0, t1) of block k into its rows (base features), energy, max and spec_bad. */
 void afx_cpu_frames(const afx_cpu_state *s, afx_cpu_worker *w, afx_cpu_block *k);
