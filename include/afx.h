@@ -43,9 +43,13 @@
  *   takes a non-const plan (afx_plan_output_shape, afx_plan_execute), which writes the plan's message
  *   buffer. afx_plan_error() reads that buffer; the next such call on the plan overwrites it.
  *
+ * - A CPU plan with cpu_threads != 1 owns a pool of threads, started by afx_plan_create and joined by
+ *   afx_plan_free; they sleep between calls and only ever work for that plan's calls.
+ *
  * Determinism
  * -----------
- * - The CPU backend is bit-exact run to run for the same inputs, parameters and build.
+ * - The CPU backend is bit-exact run to run for the same inputs, parameters and build, whatever cpu_threads
+ *   and however the clips are batched (a clip's statistics never depend on the other clips).
  * - Dither noise and SpecAugment masks come from a counter-based generator keyed by
  *   (seed, global clip index, ...), so they do not depend on batch composition or backend.
  */
