@@ -44,7 +44,8 @@
  *   buffer. afx_plan_error() reads that buffer; the next such call on the plan overwrites it.
  *
  * - A CPU plan with cpu_threads != 1 owns a pool of threads, started by afx_plan_create and joined by
- *   afx_plan_free; they sleep between calls and only ever work for that plan's calls.
+ *   afx_plan_free; they sleep between calls and only ever work for that plan's calls. In a child made by
+ *   fork() afterwards (a data-loader worker), the plan still works, on the calling thread alone.
  *
  * Determinism
  * -----------

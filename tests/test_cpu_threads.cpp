@@ -183,3 +183,42 @@ TEST(CpuThreadsParam, RangeAndByName) {
 }
 
 }  // namespace
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+namespace {
+
+// A process that forks after making a threaded plan (a data-loader worker) keeps using the plan in the
+// child, where the pool's threads do not exist: the call must complete there, with the same bytes.
+TEST(CpuThreadsFork, ChildOfForkRunsThePlan) {
+    afx_params p = ref::base_params();
+    p.cpu_threads = 2;
+    p.normalize = AFX_NORM_FEATURE;
+    ref::PlanPtr plan = ref::make_plan(p);
+    ASSERT_TRUE(plan);
+    std::vector<float> clip = ref::uniform_noise(16000 * 3, 5);
+    const std::vector<const void *> ptrs = {clip.data()};
+    const std::vector<int64_t> lens = {(int64_t)clip.size()};
+    ref::Result parent = ref::run_plan(plan.get(), ptrs, lens, AFX_SAMPLE_F32, 1, 0);
+    ASSERT_EQ(parent.st, AFX_OK) << parent.err;
+    fflush(nullptr);
+    pid_t pid = fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {  // child: no GoogleTest assertions here, only an exit status
+        alarm(60);    // a hang would be the bug: fail instead of waiting forever
+        ref::Result child = ref::run_plan(plan.get(), ptrs, lens, AFX_SAMPLE_F32, 1, 0);
+        int ok = child.st == AFX_OK && child.out == parent.out && child.nf == parent.nf;
+        afx_plan_free(plan.release());
+        _exit(ok ? 0 : 1);
+    }
+    int status = 0;
+    ASSERT_EQ(waitpid(pid, &status, 0), pid);
+    ASSERT_TRUE(WIFEXITED(status)) << "child did not exit normally (signal " << WTERMSIG(status) << ")";
+    EXPECT_EQ(WEXITSTATUS(status), 0) << "child's output differs from the parent's";
+    // The parent's pool still works after the fork.
+    ref::Result again = ref::run_plan(plan.get(), ptrs, lens, AFX_SAMPLE_F32, 1, 0);
+    EXPECT_TRUE(again.out == parent.out);
+}
+
+}  // namespace

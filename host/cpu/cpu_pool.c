@@ -15,6 +15,7 @@
 
 struct afx_cpu_pool {
     int n_threads;               /* workers including the caller */
+    pid_t owner;                 /* process that started the threads (see afx_cpu_pool_run) */
     pthread_t *threads;          /* [n_threads - 1] */
     int started;                 /* threads actually started */
     pthread_mutex_t lock;
@@ -73,6 +74,7 @@ afx_status afx_cpu_pool_create(int n_threads, afx_cpu_pool **out, char *err, siz
     afx_cpu_pool *pool = calloc(1, sizeof *pool);
     if (!pool) return afx_fail(err, err_size, AFX_ERR_OUT_OF_MEMORY, "cannot allocate a thread pool");
     pool->n_threads = n_threads;
+    pool->owner = getpid();
     atomic_init(&pool->next, 0);
     if (pthread_mutex_init(&pool->lock, NULL) != 0) {
         free(pool);
@@ -109,6 +111,11 @@ afx_status afx_cpu_pool_create(int n_threads, afx_cpu_pool **out, char *err, siz
 
 void afx_cpu_pool_free(afx_cpu_pool *pool) {
     if (!pool) return;
+    if (pool->owner != getpid()) {  /* a forked child: the threads are the parent's; leave them alone */
+        free(pool->threads);
+        free(pool);
+        return;
+    }
     pthread_mutex_lock(&pool->lock);
     pool->stop = 1;
     pthread_cond_broadcast(&pool->wake);
@@ -125,7 +132,9 @@ int afx_cpu_pool_size(const afx_cpu_pool *pool) { return pool ? pool->n_threads 
 
 void afx_cpu_pool_run(afx_cpu_pool *pool, afx_cpu_task fn, void *ctx, int64_t n_units) {
     if (n_units <= 0) return;
-    if (!pool || pool->started == 0 || n_units == 1) {
+    /* After fork() only the forking thread exists in the child (e.g. a data-loader worker forked from a
+     * process that made the plan): the pool's threads are gone, so the child runs every unit itself. */
+    if (!pool || pool->started == 0 || n_units == 1 || pool->owner != getpid()) {
         for (int64_t u = 0; u < n_units; u++) fn(ctx, 0, u);
         return;
     }

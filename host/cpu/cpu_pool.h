@@ -6,6 +6,8 @@
  * pool's threads, dynamically, and returns once every unit is done. Which thread runs a unit is not
  * deterministic, so a task must give the same result whoever runs it: units write disjoint memory, and
  * every reduction across units is combined afterwards in unit order by the caller.
+ * In a child process made by fork() after the pool was created, the pool's threads do not exist: calls
+ * there run every unit on the calling thread (same results, one core).
  */
 #ifndef AFX_CPU_POOL_H
 #define AFX_CPU_POOL_H
