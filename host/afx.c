@@ -158,15 +158,16 @@ static int uses_mel(const afx_params *p) { return p->feature != AFX_FEATURE_SPEC
 
 static int is_bool(int v) { return v == 0 || v == 1; }
 
-/* Checks that every mel filter has at least one non-zero weight over the FFT bins. */
+/* Checks that every mel filter has at least one non-zero weight over the FFT bins. Only the bins of each
+ * filter's support are evaluated (afx_mel_support), so this is fast for any table size. */
 static afx_status check_mel_filters(const afx_params *p, int n_fft, char *err, size_t err_size) {
     int scale = (int)p->mel_scale;
     double f_lo = p->f_min, f_hi = afx_params_effective_f_max(p);
     double mel_lo = afx_hz_to_mel(f_lo, scale), mel_hi = afx_hz_to_mel(f_hi, scale);
-    int n_freq = n_fft / 2 + 1;
     for (int i = 0; i < p->n_mels; i++) {
-        int nonzero = 0;
-        for (int k = 0; k < n_freq && !nonzero; k++) {
+        int lo, hi, nonzero = 0;
+        afx_mel_support(i, p->n_mels, mel_lo, mel_hi, scale, p->sample_rate, n_fft, p->mel_linspace_freqs, &lo, &hi);
+        for (int k = lo; k < hi && !nonzero; k++) {
             double f = afx_mel_bin_freq(k, p->sample_rate, n_fft, p->mel_linspace_freqs);
             nonzero = afx_mel_weight(i, f, p->n_mels, mel_lo, mel_hi, scale) > 0.0;
         }
@@ -199,9 +200,12 @@ afx_status afx_params_validate(const afx_params *p, char *err, size_t err_size) 
           (long long)p->max_samples);
     CHECK(p->sample_rate >= 1000 && p->sample_rate <= 1000000, "sample_rate=%d Hz must be in 1000..1000000",
           p->sample_rate);
-    CHECK(isfinite(p->input_scale) && p->input_scale != 0.0f, "input_scale=%g must be finite and non-zero",
-          (double)p->input_scale);
-    CHECK(isfinite(p->dither) && p->dither >= 0.0f, "dither=%g must be finite and >= 0", (double)p->dither);
+    CHECK(isfinite(p->input_scale) && p->input_scale != 0.0f && fabsf(p->input_scale) <= AFX_INPUT_SCALE_MAX,
+          "input_scale=%g must be non-zero with |input_scale| <= %g (Kaldi's int16 scale is 32768)",
+          (double)p->input_scale, (double)AFX_INPUT_SCALE_MAX);
+    CHECK(isfinite(p->dither) && p->dither >= 0.0f && p->dither <= AFX_DITHER_MAX,
+          "dither=%g must be in 0..%g (Kaldi's default is 1 on the int16 scale)", (double)p->dither,
+          (double)AFX_DITHER_MAX);
     CHECK(is_bool(p->remove_dc_offset), "remove_dc_offset=%d must be 0 or 1", p->remove_dc_offset);
     CHECK(isfinite(p->preemphasis) && p->preemphasis >= 0.0f && p->preemphasis <= 1.0f,
           "preemphasis=%g must be in 0..1", (double)p->preemphasis);
@@ -223,7 +227,8 @@ afx_status afx_params_validate(const afx_params *p, char *err, size_t err_size) 
     CHECK(is_bool(p->center), "center=%d must be 0 or 1", p->center);
     CHECK((unsigned)p->pad_mode <= AFX_PAD_CONSTANT, "pad_mode=%d is not a valid afx_pad_mode", (int)p->pad_mode);
     CHECK(is_bool(p->snip_edges), "snip_edges=%d must be 0 or 1", p->snip_edges);
-    CHECK(isfinite(p->power) && p->power > 0.0f, "power=%g must be finite and > 0", (double)p->power);
+    CHECK(isfinite(p->power) && p->power > 0.0f && p->power <= AFX_POWER_MAX,
+          "power=%g must be in (0, %g] (1 magnitude, 2 power)", (double)p->power, (double)AFX_POWER_MAX);
     CHECK((unsigned)p->feature <= AFX_FEATURE_MFCC, "feature=%d is not a valid afx_feature", (int)p->feature);
 
     int n_freq = n_fft / 2 + 1;
@@ -238,6 +243,11 @@ afx_status afx_params_validate(const afx_params *p, char *err, size_t err_size) 
               (double)p->f_max, nyq, p->sample_rate);
         CHECK(f_max > p->f_min, "f_min=%g Hz must be below f_max=%g Hz", (double)p->f_min, f_max);
         CHECK(is_bool(p->mel_allow_empty), "mel_allow_empty=%d must be 0 or 1", p->mel_allow_empty);
+        CHECK((int64_t)p->n_mels * n_freq <= AFX_MEL_WEIGHTS_MAX,
+              "n_mels=%d x n_fft/2+1=%d (n_fft=%d) is a mel table of %lld weights (%.1f MiB), above the limit "
+              "AFX_MEL_WEIGHTS_MAX=%d (64 MiB): use fewer mels or a smaller n_fft",
+              p->n_mels, n_freq, n_fft, (long long)p->n_mels * n_freq,
+              (double)p->n_mels * n_freq * 4.0 / 1048576.0, AFX_MEL_WEIGHTS_MAX);
         if (!p->mel_allow_empty) {
             afx_status st = check_mel_filters(p, n_fft, err, err_size);
             if (st != AFX_OK) return st;
@@ -249,8 +259,9 @@ afx_status afx_params_validate(const afx_params *p, char *err, size_t err_size) 
     CHECK(isfinite(p->log_offset) && p->log_offset >= 0.0f, "log_offset=%g must be finite and >= 0",
           (double)p->log_offset);
     CHECK(isfinite(p->log_floor) && p->log_floor > 0.0f, "log_floor=%g must be finite and > 0", (double)p->log_floor);
-    CHECK(isfinite(p->db_multiplier) && p->db_multiplier > 0.0f, "db_multiplier=%g must be > 0",
-          (double)p->db_multiplier);
+    CHECK(isfinite(p->db_multiplier) && p->db_multiplier > 0.0f && p->db_multiplier <= AFX_DB_MULTIPLIER_MAX,
+          "db_multiplier=%g must be in (0, %g] (10 for power, 20 for magnitude)", (double)p->db_multiplier,
+          (double)AFX_DB_MULTIPLIER_MAX);
     CHECK(isfinite(p->db_ref) && p->db_ref > 0.0f, "db_ref=%g must be > 0", (double)p->db_ref);
     CHECK(isfinite(p->db_amin) && p->db_amin > 0.0f, "db_amin=%g must be > 0", (double)p->db_amin);
     CHECK(!isnan(p->top_db) && p->top_db < INFINITY, "top_db=%g must be finite (negative disables it)",
@@ -283,8 +294,12 @@ afx_status afx_params_validate(const afx_params *p, char *err, size_t err_size) 
     CHECK(is_bool(p->drop_last_frame), "drop_last_frame=%d must be 0 or 1", p->drop_last_frame);
     CHECK(!isnan(p->log_range) && p->log_range < INFINITY, "log_range=%g must be finite (negative disables it)",
           (double)p->log_range);
-    CHECK(isfinite(p->out_scale), "out_scale=%g must be finite", (double)p->out_scale);
-    CHECK(isfinite(p->out_bias), "out_bias=%g must be finite", (double)p->out_bias);
+    CHECK(isfinite(p->out_scale) && fabsf(p->out_scale) <= AFX_OUT_AFFINE_MAX,
+          "out_scale=%g must be in -%g..%g (Whisper: 0.25)", (double)p->out_scale, (double)AFX_OUT_AFFINE_MAX,
+          (double)AFX_OUT_AFFINE_MAX);
+    CHECK(isfinite(p->out_bias) && fabsf(p->out_bias) <= AFX_OUT_AFFINE_MAX,
+          "out_bias=%g must be in -%g..%g (Whisper: 1)", (double)p->out_bias, (double)AFX_OUT_AFFINE_MAX,
+          (double)AFX_OUT_AFFINE_MAX);
     CHECK((unsigned)p->output_dtype <= AFX_DTYPE_BF16, "output_dtype=%d is not a valid afx_dtype",
           (int)p->output_dtype);
     CHECK(p->cuda_device >= 0 && p->cuda_device <= 1023, "cuda_device=%d must be in 0..1023", p->cuda_device);

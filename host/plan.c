@@ -32,19 +32,25 @@ static afx_status build_window(afx_plan *plan) {
     return AFX_OK;
 }
 
+/* Dense [n_mels][n_freq] weights (the CUDA backend multiplies by this matrix with cuBLAS) filled in
+ * O(non-zeros): each filter is evaluated over its support only (afx_mel_support), and mel_lo/mel_hi keep
+ * the range of its non-zero weights for the CPU backend's sparse product. Validation has bounded the
+ * table by AFX_MEL_WEIGHTS_MAX. */
 static afx_status build_mel(afx_plan *plan) {
     const afx_params *p = &plan->p;
     int n_mels = p->n_mels, n_freq = plan->n_freq, scale = (int)p->mel_scale;
     afx_status st = AFX_OK;
-    plan->mel_weights = plan_alloc(plan, afx_mul_size((size_t)n_mels, (size_t)n_freq), sizeof(float), "mel weights", &st);
+    plan->mel_weights = plan_alloc(plan, afx_mul_size((size_t)n_mels, (size_t)n_freq), sizeof(float), "mel weights", &st);  /* zeroed */
     plan->mel_lo = plan_alloc(plan, (size_t)n_mels, sizeof(int), "mel ranges", &st);
     plan->mel_hi = plan_alloc(plan, (size_t)n_mels, sizeof(int), "mel ranges", &st);
     if (st != AFX_OK) return st;
     double mel_lo = afx_hz_to_mel((double)p->f_min, scale), mel_hi = afx_hz_to_mel((double)p->f_max, scale);
     for (int i = 0; i < n_mels; i++) {
         double norm = p->mel_norm == AFX_MEL_NORM_SLANEY ? afx_mel_slaney_norm(i, n_mels, mel_lo, mel_hi, scale) : 1.0;
-        int lo = n_freq, hi = 0;
-        for (int k = 0; k < n_freq; k++) {
+        int s_lo, s_hi, lo = n_freq, hi = 0;
+        afx_mel_support(i, n_mels, mel_lo, mel_hi, scale, p->sample_rate, plan->n_fft, p->mel_linspace_freqs, &s_lo,
+                        &s_hi);
+        for (int k = s_lo; k < s_hi; k++) {
             double f = afx_mel_bin_freq(k, p->sample_rate, plan->n_fft, p->mel_linspace_freqs);
             double w = afx_mel_weight(i, f, n_mels, mel_lo, mel_hi, scale) * norm;
             plan->mel_weights[(size_t)i * n_freq + k] = (float)w;

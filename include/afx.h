@@ -45,9 +45,14 @@
  *   takes a non-const plan (afx_plan_output_shape, afx_plan_execute), which writes the plan's message
  *   buffer. afx_plan_error() reads that buffer; the next such call on the plan overwrites it.
  *
+ * - A CPU plan with cpu_threads != 1 owns a pool of threads, started by afx_plan_create and joined by
+ *   afx_plan_free; they sleep between calls and only ever work for that plan's calls. In a child made by
+ *   fork() afterwards (a data-loader worker), the plan still works, on the calling thread alone.
+ *
  * Determinism
  * -----------
- * - The CPU backend is bit-exact run to run for the same inputs, parameters and build.
+ * - The CPU backend is bit-exact run to run for the same inputs, parameters and build, whatever cpu_threads
+ *   and however the clips are batched (a clip's statistics never depend on the other clips).
  * - Dither noise and SpecAugment masks come from a counter-based generator keyed by
  *   (seed, global clip index, ...), so they do not depend on batch composition or backend.
  */
@@ -203,6 +208,22 @@ typedef enum afx_preset {
     AFX_PRESET_TF = 4          /**< tf.signal.stft + linear_to_mel_weight_matrix + mfccs_from_log_mel_spectrograms */
 } afx_preset;
 
+/*
+ * Upper limits of a few parameters (afx_params_validate refuses values beyond them). Each is far above any
+ * real use and low enough that full-scale audio cannot overflow float32 because of the parameter alone;
+ * values outside could only produce Inf/NaN features. A clip whose features still come out non-finite
+ * (e.g. float samples of 1e30) is refused at execution (afx_plan_execute), never written as valid output.
+ */
+#define AFX_INPUT_SCALE_MAX 1048576.0f   /**< |input_scale|: 2^20, 32x Kaldi's int16 scale 32768 */
+#define AFX_DITHER_MAX 65536.0f          /**< dither std: 2x full scale on the int16 scale (Kaldi uses 1) */
+#define AFX_POWER_MAX 8.0f               /**< power: |X| of a full-scale frame reaches n_fft = 2^16, and
+                                              (2^16)^8 = 2^128 is float32's limit */
+#define AFX_DB_MULTIPLIER_MAX 1000.0f    /**< db_multiplier: the conventions are 10 (power) and 20 (magnitude) */
+#define AFX_OUT_AFFINE_MAX 1e6f          /**< |out_scale| and |out_bias| (Whisper: 0.25 and 1) */
+#define AFX_MEL_WEIGHTS_MAX 16777216     /**< n_mels * (n_fft/2 + 1): the dense float32 mel table (64 MiB) that
+                                              plans keep (the CUDA backend multiplies by it); e.g. n_fft 65536
+                                              allows 511 mels, n_fft 2048 (librosa) 16368 */
+
 /**
  * All parameters of a plan. Always fill with afx_params_init() first, then change fields.
  * Columns: meaning | unit | default | valid range.
@@ -231,8 +252,8 @@ typedef struct afx_params {
 
     /* --- input --- */
     int sample_rate;         /**< rate of the samples given         | Hz     | 16000  | 1000 .. 1000000 */
-    float input_scale;       /**< factor applied to every sample after int16 -> float (int16 is /32768) | - | 1.0 | finite, != 0; Kaldi's int16 scale is 32768 */
-    float dither;            /**< Kaldi dither: std of added Gaussian noise, per frame | sample units | 0 | >= 0, finite */
+    float input_scale;       /**< factor applied to every sample after int16 -> float (int16 is /32768) | - | 1.0 | != 0, |x| <= AFX_INPUT_SCALE_MAX (2^20); Kaldi's int16 scale is 32768 */
+    float dither;            /**< Kaldi dither: std of added Gaussian noise, per frame | sample units | 0 | 0 .. AFX_DITHER_MAX (65536) */
     uint64_t dither_seed;    /**< key of the dither generator       | -      | 0      | any */
     int remove_dc_offset;    /**< Kaldi: subtract each frame's mean before the window | bool | 0 | 0/1 */
     float preemphasis;       /**< Kaldi per-frame x[i] -= c*x[i-1], x[0] -= c*x[0] | - | 0 | 0 .. 1 */
@@ -247,13 +268,14 @@ typedef struct afx_params {
     int center;              /**< pad n_fft/2 each side (librosa/torch) | bool | 1      | 0/1 */
     afx_pad_mode pad_mode;   /**< padding when center=1             | -      | REFLECT| enum */
     int snip_edges;          /**< Kaldi framing when center=0 (see above) | bool | 1   | 0/1 */
-    float power;             /**< spectrogram exponent: 1 magnitude, 2 power | - | 2.0 | > 0, finite */
+    float power;             /**< spectrogram exponent: 1 magnitude, 2 power | - | 2.0 | (0, AFX_POWER_MAX = 8] */
 
     /* --- what to compute --- */
     afx_feature feature;     /**< output feature                    | -      | LOGMEL | enum */
 
     /* --- mel filterbank (MEL, LOGMEL, DB, MFCC) --- */
-    int n_mels;              /**< number of mel filters             | bins   | 80     | 1 .. n_fft/2+1, every filter non-empty */
+    int n_mels;              /**< number of mel filters             | bins   | 80     | 1 .. n_fft/2+1, every filter non-empty,
+                                  n_mels * (n_fft/2+1) <= AFX_MEL_WEIGHTS_MAX */
     float f_min;             /**< lowest filter edge                | Hz     | 0      | 0 .. f_max */
     float f_max;             /**< highest filter edge; 0 = Nyquist, < 0 = Nyquist + f_max (Kaldi) | Hz | 0 | <= sample_rate/2 */
     afx_mel_scale mel_scale; /**< mel formula and triangle domain   | -      | HTK    | enum */
@@ -265,7 +287,7 @@ typedef struct afx_params {
     float log_floor;         /**< clamp: log(max(x + offset, floor)) | -     | 1e-10  | > 0, finite */
 
     /* --- dB (DB, and MFCC with mfcc_log DB) --- */
-    float db_multiplier;     /**< 10 for power input, 20 for magnitude | -   | 10     | > 0 */
+    float db_multiplier;     /**< 10 for power input, 20 for magnitude | -   | 10     | (0, AFX_DB_MULTIPLIER_MAX = 1000] */
     float db_ref;            /**< reference: subtracts multiplier*log10(max(amin, ref)) | - | 1.0 | > 0 */
     float db_amin;           /**< floor before the log              | -      | 1e-10  | > 0 */
     float top_db;            /**< per clip: out = max(out, clip_max - top_db); < 0 disables | dB | 80 | < 0 or >= 0 */
@@ -307,14 +329,15 @@ typedef struct afx_params {
                                   DCT: out = max(out, clip_max - log_range), in the log's own units (Whisper:
                                   8 with log10); < 0 disables | log units | -1 | < 0 or >= 0, finite */
     float out_scale;         /**< affine map y*out_scale + out_bias after log/top_db/log_range/DCT and before
-                                  normalization (Whisper: 0.25) | - | 1 | finite */
-    float out_bias;          /**< see out_scale (Whisper: 1.0, i.e. (x + 4) / 4) | - | 0 | finite */
+                                  normalization (Whisper: 0.25) | - | 1 | |x| <= AFX_OUT_AFFINE_MAX (1e6) */
+    float out_bias;          /**< see out_scale (Whisper: 1.0, i.e. (x + 4) / 4) | - | 0 | |x| <= AFX_OUT_AFFINE_MAX */
 
     /* --- output and device --- */
     afx_dtype output_dtype;  /**< element type of afx_output.data   | -      | F32    | enum */
     int cuda_device;         /**< CUDA device ordinal for the CUDA backend | - | 0   | 0 .. 1023 */
     int cpu_threads;         /**< threads one execute call of the CPU backend uses (the clips of a batch, and the
-                                  frames of a long clip, are split across them); results do not depend on it;
+                                  frames of a long clip, are split across them); the plan starts them at creation
+                                  and they sleep between calls; results are bit-identical for every value;
                                   0 = every online core | threads | 1 | 0 .. 1024 */
 } afx_params;
 
@@ -471,6 +494,12 @@ AFX_API size_t afx_plan_output_size(const afx_plan *plan, int n_clips, int64_t f
  * - A clip containing NaN or Inf is refused: its n_frames is -1 and its output zeros; every other clip
  *   is still computed, and the call returns AFX_ERR_INVALID_INPUT with a message naming the first
  *   refused clip (index in the batch and first_clip_index + index) and the bad sample.
+ * - So is a clip whose features come out non-finite (NaN or +-Inf after every step, before the conversion
+ *   to output_dtype; e.g. finite samples so large that the float32 power spectrum overflows): the message
+ *   names the clip, the first non-finite value's frame and feature, and the cause when known. A NaN is
+ *   never hidden by a floor (log_floor, db_amin, top_db): it reaches this check.
+ * - With cpu_threads > 1 the CPU backend splits the batch's clips and the frames of long clips across its
+ *   threads; the output is bit-identical to cpu_threads = 1.
  */
 AFX_API afx_status afx_plan_execute(afx_plan *plan, const afx_input *in, afx_output *out);
 

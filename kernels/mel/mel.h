@@ -68,6 +68,43 @@ AFX_HD double afx_mel_weight(int i, double f_hz, int n_mels, double mel_lo, doub
     return w > 0.0 ? w : 0.0;
 }
 
+/** The abscissa afx_mel_weight compares with the edges for bin k: the bin's frequency, or its mel (Kaldi). */
+AFX_HD double afx_mel_bin_x(int k, int sample_rate, int n_fft, int linspace, int scale) {
+    double f = afx_mel_bin_freq(k, sample_rate, n_fft, linspace);
+    return scale == AFX_MS_KALDI ? afx_hz_to_mel(f, scale) : f;
+}
+
+/**
+ * Support of filter i: the bins [*lo, *hi) whose abscissa lies strictly between the filter's left and right
+ * edges; afx_mel_weight is exactly 0 outside it (x <= left makes `lower` <= 0, x >= right makes `upper`
+ * <= 0). Found by bisection over the same expressions afx_mel_weight evaluates (the abscissa grows with k),
+ * so a table filled over the supports alone equals the dense evaluation, in O(n_mels log n_freq + non-zeros)
+ * instead of O(n_mels n_freq). Some bins inside may still weigh 0 (rounding at the edges).
+ */
+AFX_HD void afx_mel_support(int i, int n_mels, double mel_lo, double mel_hi, int scale, int sample_rate, int n_fft,
+                            int linspace, int *lo, int *hi) {
+    double left = afx_mel_point(i, n_mels, mel_lo, mel_hi), right = afx_mel_point(i + 2, n_mels, mel_lo, mel_hi);
+    if (scale != AFX_MS_KALDI) {
+        left = afx_mel_to_hz(left, scale);
+        right = afx_mel_to_hz(right, scale);
+    }
+    int n_freq = n_fft / 2 + 1;
+    int a = 0, b = n_freq;  /* first bin with x > left */
+    while (a < b) {
+        int m = a + (b - a) / 2;
+        if (afx_mel_bin_x(m, sample_rate, n_fft, linspace, scale) > left) b = m;
+        else a = m + 1;
+    }
+    *lo = a;
+    b = n_freq;             /* first bin with x >= right */
+    while (a < b) {
+        int m = a + (b - a) / 2;
+        if (afx_mel_bin_x(m, sample_rate, n_fft, linspace, scale) >= right) b = m;
+        else a = m + 1;
+    }
+    *hi = a;
+}
+
 /** Slaney area normalization of filter i: 2 / (f_right - f_left) in Hz (librosa norm='slaney'). */
 AFX_HD double afx_mel_slaney_norm(int i, int n_mels, double mel_lo, double mel_hi, int scale) {
     double left = afx_mel_to_hz(afx_mel_point(i, n_mels, mel_lo, mel_hi), scale);

@@ -24,9 +24,10 @@ AFX_HD double afx_norm_variance(double sum_sq_dev, double n, int unbiased) {
 
 AFX_HD float afx_norm_apply(float x, double mean, double inv_std) { return (float)(((double)x - mean) * inv_std); }
 
-/** (x - lo) / (hi - lo), 0 when hi == lo. */
+/** (x - lo) / (hi - lo), 0 when hi == lo. A non-finite x gives NaN (x - x) rather than 0, so that it is
+ *  never hidden and the clip is refused by the backends' final check. */
 AFX_HD float afx_minmax_apply(float x, double lo, double hi) {
-    return hi > lo ? (float)(((double)x - lo) / (hi - lo)) : 0.0f;
+    return hi > lo ? (float)(((double)x - lo) / (hi - lo)) : x - x;
 }
 
 #endif /* AFX_NORM_H */

@@ -18,9 +18,11 @@ AFX_HD float afx_power_value(float re, float im, float power) {
     return power == 2.0f ? mag2 : power == 1.0f ? sqrtf(mag2) : powf(mag2, 0.5f * power);
 }
 
-/** Log energy from the sum of squares e (accumulated in double). */
+/** Log energy from the sum of squares e (accumulated in double). The floors are written so that a NaN
+ *  energy stays NaN (fmaxf would turn it into the floor) and reaches the non-finite check. */
 AFX_HD float afx_log_energy_value(double e, float energy_floor) {
-    float le = logf(fmaxf((float)e, FLT_EPSILON));
+    float ef = (float)e;
+    float le = logf(ef < FLT_EPSILON ? FLT_EPSILON : ef);
     if (energy_floor > 0.0f && le < logf(energy_floor)) le = logf(energy_floor);
     return le;
 }
