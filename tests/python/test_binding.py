@@ -1,9 +1,8 @@
 """Tests of the Python binding (python/afx).
 
-Run: AFX_LIBRARY=/path/to/build/libafx.so python3 -m pytest -q tests/python
-
-The package is imported as installed (pip install ./python) or, when it is not installed, from the
-source tree (<repo>/python). It finds libafx.so as users' code does (AFX_LIBRARY first). Numbers are
+Run: scripts/python-test (builds the wheel, installs it in a fresh environment and runs tests/python
+against it), or from a source checkout: AFX_LIBRARY=build/libafx.so python3 -m pytest -q tests/python
+(conftest.py says where the package comes from). Numbers are
 checked against independent references (a float64 numpy DFT, Python's wave module, analytic frame
 counts, numpy's float16 rounding) or against consistency properties of the API itself.
 """
@@ -16,12 +15,9 @@ import wave
 import numpy as np
 import pytest
 
+import afx
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-try:
-    import afx
-except ModuleNotFoundError:
-    sys.path.insert(0, os.path.join(REPO, "python"))
-    import afx
 
 AUDIO = os.path.join(REPO, "examples", "audio")
 
