@@ -50,7 +50,11 @@ def _samples(a, where):
 
 
 def _one_clip(x, where):
-    a = _samples(_host_array(x, where), where)
+    a = _host_array(x, where)
+    if a.ndim == 0:
+        raise ValueError(f"afx: {where} is a single number: a list is a batch of clips; for one clip given as a "
+                         f"list of samples, pass np.asarray(samples)")
+    a = _samples(a, where)
     if a.ndim == 1:
         return a, a.shape[0], 1
     if a.ndim == 2:
@@ -62,7 +66,10 @@ def clips_of(x):
     """(clips, single): clips is a list of (array, n_samples, n_channels); single is True for one 1-D clip."""
     if isinstance(x, (list, tuple)):
         return [_one_clip(c, f"clip {i}") for i, c in enumerate(x)], False
-    a = _samples(_host_array(x, "the input"), "the input")
+    a = _host_array(x, "the input")
+    if a.ndim == 0:
+        raise ValueError("afx: the input is a single number, not a clip")
+    a = _samples(a, "the input")
     if a.ndim == 1:
         return [(a, a.shape[0], 1)], True
     if a.ndim == 2:

@@ -105,6 +105,13 @@ def _candidates():
         yield "package folder", path
     repo = os.path.dirname(os.path.dirname(_HERE))  # <repo>/python/afx -> <repo>
     if os.path.exists(os.path.join(repo, "include", "afx.h")):  # used from a source checkout
+        # `pip install -e ./python` imports the Python files from here and puts the libafx.so it built in
+        # site-packages/afx/
+        import site
+        for d in site.getsitepackages() + [site.getusersitepackages()]:
+            path = os.path.join(d, "afx", "libafx.so")
+            if os.path.exists(path):
+                yield "editable install", path
         yield "repository build folder", os.path.join(repo, "build", "libafx.so")
     found = ctypes.util.find_library("afx")
     yield "system (ctypes.util.find_library)", found

@@ -9,9 +9,9 @@ Imported on demand (``import afx.torch``); needs torch (any build: CPU or CUDA):
 - Host tensors (and NumPy arrays) in, host tensors out: the features are the NumPy result wrapped with
   ``torch.from_numpy`` (no copy), so they equal :class:`afx.Extractor`'s numbers exactly.
 - GPU tensors in (``backend="cuda"``, on the extractor's ``cuda_device``), GPU tensors out: the clips are read
-  where they are by ``afx_plan_execute_device_input`` on torch's current stream, and the features are
-  copied from the plan's device buffer into a new tensor on that stream; nothing crosses PCIe except the
-  lengths. Objects with ``__cuda_array_interface__`` (CuPy, Numba) or ``__dlpack__`` are taken too.
+  where they are by ``afx_plan_execute_device_input`` (on a stream of the extractor's, ordered after the work
+  queued on torch's current stream, which in turn waits for it), and the features are copied from the
+  plan's device buffer into a new tensor; nothing crosses PCIe except the lengths. Objects with ``__cuda_array_interface__`` (CuPy, Numba) or ``__dlpack__`` are taken too.
 - :class:`Collate`: a DataLoader ``collate_fn`` that featurizes a batch of ``(waveform, label[, index])``
   items in one library call; with an index per item, SpecAugment masks and dither are keyed by
   ``(epoch, index)``: the same clip gets new masks each epoch (:meth:`Collate.set_epoch`) and the same
@@ -114,7 +114,13 @@ class Extractor(_core.Extractor):
         per_clip = int(lib.afx_plan_output_size(self._ensure_plan(1, 0), 1, max(t_max, 1)))
         shape = (len(clips), per_clip) if pooled else ((len(clips), t_max, nf) if tf_layout else (len(clips), nf, t_max))
         out = torch.zeros(shape, dtype=tdtype, device=device)
-        stream = torch.cuda.current_stream(device)
+        # The plan works on a side stream of its own, ordered after everything queued so far on torch's
+        # current stream (which wrote the clips and zeroed `out`), and the current stream waits for it at the
+        # end: the caller's later work sees the features, and the caching allocator does not reuse the
+        # clips' or the output's memory while the plan may still touch it (record_stream).
+        current = torch.cuda.current_stream(device)
+        side = self._side_stream(device)
+        side.wait_stream(current)
 
         def consume(start, count, dev):
             stride = int(dev.frames_stride)
@@ -134,12 +140,24 @@ class Extractor(_core.Extractor):
             else:
                 out[start:start + count, :, :stride].copy_(src)
 
-        with torch.cuda.device(device):
-            n_frames = self._run_device(clips, pointers, fmt, first, indices, stream.cuda_stream, consume)
+        try:
+            with torch.cuda.device(device), torch.cuda.stream(side):
+                n_frames = self._run_device(clips, pointers, fmt, first, indices, side.cuda_stream, consume)
+        finally:  # also when a clip is refused: work may have been queued on the side stream
+            for t, _, _ in tensors:
+                t.record_stream(side)
+            out.record_stream(side)
+            current.wait_stream(side)
         if single:
             f, nf0 = self._single(out[0], int(n_frames[0]))
             return f, nf0
         return out, torch.from_numpy(n_frames)
+
+    def _side_stream(self, device):
+        streams = self.__dict__.setdefault("_streams", {})  # not pickled: made again where it is used
+        if device.index not in streams:
+            streams[device.index] = torch.cuda.Stream(device)
+        return streams[device.index]
 
     def _device_clips(self, x, items, device):
         """(contiguous tensor on `device`, n_samples, n_channels) per clip."""

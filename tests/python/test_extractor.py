@@ -48,6 +48,16 @@ def test_2d_int16_float64_and_strided_batches():
     np.testing.assert_array_equal(e(cols)[0], e(np.ascontiguousarray(cols))[0])
 
 
+def test_a_list_of_numbers_is_not_a_batch_of_one_sample_clips():
+    e = afx.Extractor()
+    with pytest.raises(ValueError, match="np.asarray"):
+        e([0.1] * 800)
+    with pytest.raises(ValueError):
+        e(np.float32(0.5))
+    a, t = e(np.asarray([0.1] * 800))
+    assert t == 6 and a.shape == (80, 6)
+
+
 def test_empty_batch_and_zero_length_rows():
     e = afx.Extractor(n_mels=16)
     f, n = e(np.zeros((0, 100), np.float32))
