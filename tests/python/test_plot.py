@@ -108,6 +108,16 @@ def test_cli_plots_an_audio_file_and_an_npy_file(tmp_path):
     assert imread(str(tmp_path / "npy.png")).shape[:2] == (400, 800)
 
 
+@pytest.mark.skipif(os.environ.get("AFX_TEST_INSTALLED") != "1", reason="the console script of the installed wheel")
+def test_console_script(tmp_path):
+    script = os.path.join(os.path.dirname(sys.executable), "afx-plot")
+    out = tmp_path / "s.png"
+    r = subprocess.run([script, os.path.join(AUDIO, "alsa_Front_Center.wav"), "-o", str(out)], capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert imread(str(out)).shape[:2] == (400, 800)
+
+
 def test_cli_errors_name_the_input(tmp_path):
     r = run_cli("plot", str(tmp_path / "missing.wav"), "-o", str(tmp_path / "x.png"))
     assert r.returncode == 1 and "missing.wav" in r.stderr
