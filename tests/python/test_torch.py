@@ -134,6 +134,12 @@ def test_cnn_training_masks_change_per_epoch_and_replay():
     torch.testing.assert_close(alone[0], a0[2], rtol=0, atol=0)
     with pytest.raises(ValueError):
         collate.set_epoch(-1)
+    # a NumPy-side afx.Extractor works too (Collate returns tensors either way)
+    params = {k: v for k, v in torch_cnn.train_extractor().params.items() if k != "max_samples"}
+    np_collate = afx.torch.Collate(afx.Extractor(**params))
+    b0, n0, _ = np_collate(items)
+    assert isinstance(b0, torch.Tensor) and isinstance(n0, torch.Tensor)
+    torch.testing.assert_close(b0, a0, rtol=0, atol=0)
 
 
 def _epoch_batches(collate, dataset, workers, epoch):
