@@ -25,9 +25,13 @@ __version__ = library_version()
 
 
 def plot(features, *args, **kwargs):
-    """Draws features as a spectrogram picture (matplotlib): see :func:`afx.plot.plot`.
+    """Draws one clip's features as a spectrogram picture and returns the matplotlib Figure.
 
-    Needs matplotlib (``pip install "afx-features[plot]"``).
+    ``plot(features, sr=None, hop_length=None, *, extractor=None, params=None, feature=None, n_frames=None,
+    path=None, ax=None, title=None, cmap="viridis", figsize=(8, 4), dpi=100, colorbar=True)``: time in seconds
+    along x, frequency along y (Hz; Hz on the mel scale for mel, log-mel and dB; the coefficient for MFCC),
+    a colorbar with the unit; the axes' meaning comes from ``extractor`` (or ``params``), else afx's
+    defaults; ``path`` also writes the picture (PNG). Needs matplotlib (``pip install "afx-features[plot]"``).
     """
     from ._plot import plot as _plot
     return _plot(features, *args, **kwargs)
