@@ -111,7 +111,11 @@ def featurize(paths, preset=None, feature=None, concurrency=2, batch_size=16, nu
     columns of :class:`Featurizer`'s output, computed by ``concurrency`` actors (each holding ``num_cpus``
     CPUs and ``num_gpus`` GPUs of the cluster; the file reads need CPUs of their own). Starts a local Ray
     instance if none is running."""
-    import ray
+    try:
+        import ray
+        import ray.data
+    except ImportError as e:  # pragma: no cover - depends on the environment
+        raise ImportError(f"afx.ray.featurize needs Ray Data ({e}): pip install \"afx-features[ray]\"") from e
     ds = ray.data.read_binary_files(list(paths), include_paths=True)
     kwargs = dict(overrides, preset=preset, feature=feature)
     return ds.map_batches(Featurizer, fn_constructor_kwargs=kwargs, compute=ray.data.ActorPoolStrategy(size=concurrency),

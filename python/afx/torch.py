@@ -22,7 +22,12 @@ Both pickle, so DataLoader workers started with the spawn method get their own p
 from __future__ import annotations
 
 import numpy as np
-import torch
+
+try:
+    import torch
+except ImportError as e:  # pragma: no cover - depends on the environment
+    raise ImportError(f"afx.torch needs PyTorch ({e}): install the torch build that suits the machine (CPU or "
+                      f"CUDA), e.g. pip install torch, or Debian's python3-torch") from e
 
 from . import _core
 from ._base import SAMPLE_F32, SAMPLE_S16, clip_index
