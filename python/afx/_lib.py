@@ -14,8 +14,8 @@ import os
 from ctypes import (POINTER, Structure, c_char, c_char_p, c_double, c_float, c_int, c_int16, c_int64, c_size_t,
                     c_uint, c_uint64, c_void_p)
 
-__all__ = ["lib", "libc", "library_path", "AfxInput", "AfxOutput", "AudioOptions", "AudioClip",
-           "ERROR_MAX", "ENUM"]
+__all__ = ["lib", "libc", "library_path", "library_origin", "AfxInput", "AfxOutput", "AfxDeviceOutput",
+           "AudioOptions", "AudioClip", "ERROR_MAX", "ENUM"]
 
 #: AFX_ERROR_MAX: the longest message (with its NUL) the library writes.
 ERROR_MAX = 512
@@ -46,6 +46,19 @@ class AfxOutput(Structure):
         ("data", c_void_p),
         ("frames_stride", c_int64),
         ("n_frames", POINTER(c_int64)),
+    ]
+
+
+class AfxDeviceOutput(Structure):
+    """afx_device_output (afx_plan_execute_device / _device_input)."""
+    _fields_ = [
+        ("data", c_void_p),            # device pointer owned by the plan
+        ("dtype", c_int),              # afx_dtype
+        ("n_clips", c_int),
+        ("n_features", c_int),
+        ("frames_stride", c_int64),
+        ("n_frames", POINTER(c_int64)),
+        ("ready_event", c_void_p),     # cudaEvent_t
     ]
 
 
@@ -80,9 +93,10 @@ class AudioClip(Structure):
 _HERE = os.path.dirname(os.path.abspath(__file__))
 
 _HOW_TO = (
-    "build the library (cmake -S . -B build && cmake --build build --target afx) and set the "
-    "environment variable AFX_LIBRARY to the path of the built libafx.so (e.g. "
-    "AFX_LIBRARY=$PWD/build/libafx.so), or copy libafx.so into the installed afx package folder"
+    "install the package with `pip install ./python` from a clone of the repository (it compiles libafx "
+    "and ships libafx.so inside the package), or build the library (cmake -S . -B build && cmake --build "
+    "build --target afx) and set the environment variable AFX_LIBRARY to the built libafx.so "
+    "(e.g. AFX_LIBRARY=$PWD/build/libafx.so)"
 )
 
 
@@ -96,6 +110,13 @@ def _candidates():
         yield "package folder", path
     repo = os.path.dirname(os.path.dirname(_HERE))  # <repo>/python/afx -> <repo>
     if os.path.exists(os.path.join(repo, "include", "afx.h")):  # used from a source checkout
+        # `pip install -e ./python` imports the Python files from here and puts the libafx.so it built in
+        # site-packages/afx/
+        import site
+        for d in site.getsitepackages() + [site.getusersitepackages()]:
+            path = os.path.join(d, "afx", "libafx.so")
+            if os.path.exists(path):
+                yield "editable install", path
         yield "repository build folder", os.path.join(repo, "build", "libafx.so")
     found = ctypes.util.find_library("afx")
     yield "system (ctypes.util.find_library)", found
@@ -111,13 +132,14 @@ def _load():
             tried.append(f"{origin}: {path} (not found)")
             continue
         try:
-            return ctypes.CDLL(path), path
+            return ctypes.CDLL(path), path, origin
         except OSError as e:  # pragma: no cover - depends on the machine
             tried.append(f"{origin}: {path} ({e})")
     raise ImportError("afx: cannot load libafx.so; tried:\n  " + "\n  ".join(tried) + "\nTo fix: " + _HOW_TO)
 
 
-lib, library_path = _load()
+#: The loaded library, its path, and where it was found ("AFX_LIBRARY", "package folder", ...).
+lib, library_path, library_origin = _load()
 
 
 def _libc():
@@ -159,9 +181,15 @@ _PROTOTYPES = {
     "afx_plan_output_size": (c_size_t, [_PLAN, c_int, c_int64]),
     "afx_plan_execute": (c_int, [_PLAN, POINTER(AfxInput), POINTER(AfxOutput)]),
     "afx_plan_execute_batches": (c_int, [_PLAN, POINTER(AfxInput), POINTER(AfxOutput), c_int, POINTER(c_int)]),
+    "afx_plan_execute_device": (c_int, [_PLAN, POINTER(AfxInput), POINTER(AfxDeviceOutput)]),
+    "afx_plan_execute_device_input": (c_int, [_PLAN, POINTER(AfxInput), POINTER(AfxDeviceOutput)]),
+    "afx_plan_device_output_wait": (c_int, [_PLAN, POINTER(AfxDeviceOutput)]),
+    "afx_plan_set_stream": (c_int, [_PLAN, c_void_p]),
     "afx_cuda_device_count": (c_int, []),
     "afx_audio_options_init": (None, [POINTER(AudioOptions)]),
     "afx_audio_load_file": (c_int, [c_char_p, POINTER(AudioOptions), POINTER(AudioClip), _ERRBUF, c_size_t]),
+    "afx_audio_load_memory": (c_int, [c_void_p, c_size_t, c_char_p, POINTER(AudioOptions), POINTER(AudioClip),
+                                      _ERRBUF, c_size_t]),
     "afx_audio_resample": (c_int, [c_void_p, c_int64, c_int, c_int, c_int, POINTER(POINTER(c_float)),
                                    POINTER(c_int64), _ERRBUF, c_size_t]),
     "afx_audio_clip_free": (None, [POINTER(AudioClip)]),

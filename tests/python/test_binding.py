@@ -1,9 +1,8 @@
 """Tests of the Python binding (python/afx).
 
-Run: AFX_LIBRARY=/path/to/build/libafx.so python3 -m pytest -q tests/python
-
-The package is imported as installed (pip install ./python) or, when it is not installed, from the
-source tree (<repo>/python). It finds libafx.so as users' code does (AFX_LIBRARY first). Numbers are
+Run: scripts/python-test (builds the wheel, installs it in a fresh environment and runs tests/python
+against it), or from a source checkout: AFX_LIBRARY=build/libafx.so python3 -m pytest -q tests/python
+(conftest.py says where the package comes from). Numbers are
 checked against independent references (a float64 numpy DFT, Python's wave module, analytic frame
 counts, numpy's float16 rounding) or against consistency properties of the API itself.
 """
@@ -16,12 +15,9 @@ import wave
 import numpy as np
 import pytest
 
+import afx
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-try:
-    import afx
-except ModuleNotFoundError:
-    sys.path.insert(0, os.path.join(REPO, "python"))
-    import afx
 
 AUDIO = os.path.join(REPO, "examples", "audio")
 
@@ -116,7 +112,7 @@ def test_overrides_and_aliases_reach_the_params():
     e = afx.Extractor(preset="librosa", n_mels=64, f_max=8000, pad_mode="reflect", log="log10", ref=2.0,
                       amin=1e-5, lifter=22, pool="mean", seed=7, time_masks=2, freq_masks=3, int16_scale=True,
                       no_center=True, remove_dc=True, round_pow2=True, symmetric_window=True, no_raw_energy=True,
-                      no_norm_vars=True, top_db=None)
+                      no_norm_vars=True, n_fft=None)
     p = e.params
     assert p["n_mels"] == 64 and p["f_max"] == 8000.0 and p["pad_mode"] == "reflect"
     assert p["log_base"] == "log10" and p["db_ref"] == 2.0 and p["db_amin"] == np.float32(1e-5)
@@ -125,7 +121,7 @@ def test_overrides_and_aliases_reach_the_params():
     assert p["n_time_masks"] == 2 and p["n_freq_masks"] == 3 and p["input_scale"] == 32768.0
     assert p["center"] == 0 and p["remove_dc_offset"] == 1 and p["round_to_power_of_two"] == 1
     assert p["window_periodic"] == 0 and p["raw_energy"] == 0 and p["norm_vars"] == 0
-    assert p["top_db"] == 80.0  # None keeps the preset's value
+    assert p["top_db"] == 80.0 and p["n_fft"] == 2048  # None keeps the preset's value (top_db: see test_extractor)
     # a specific seed wins over the shared one
     p = afx.Extractor(seed=3, mask_seed=9).params
     assert p["dither_seed"] == 3 and p["mask_seed"] == 9
@@ -424,8 +420,10 @@ def test_bad_shapes_raise():
     with pytest.raises(ValueError):
         e([np.zeros(100, np.float32), np.zeros((100, 2), np.float32)])  # mixed channel counts
     with pytest.raises(afx.AfxError) as info:
-        e(np.zeros((100, 65), np.float32))  # 65 channels: the library refuses
+        e([np.zeros((100, 65), np.float32)])  # one clip of 65 channels: the library refuses
     assert "n_channels" in str(info.value)
+    with pytest.raises(ValueError, match="multichannel"):
+        e(np.zeros((2, 100, 2), np.float32))
 
 
 def test_stereo_equals_mean_of_channels():
@@ -433,7 +431,8 @@ def test_stereo_equals_mean_of_channels():
     st = np.stack([left, right], axis=1)
     for kw in [{"feature": "spectrogram"}, {"preset": "librosa"}, {"preset": "kaldi", "dither": 0.0}]:
         e = afx.Extractor(**kw)
-        a, na = e(st)
+        a, na = e([st])  # a list element may be [samples, channels]; a bare 2-D array is a batch [clips, samples]
+        a, na = a[0], na[0]
         b, nb = e((left + right) * np.float32(0.5))
         assert na == nb
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6 * np.abs(b).max())
