@@ -184,8 +184,8 @@ static int read_tokens(const char *path, serve_server *s)
         return -1;
     }
     struct stat st;
-    if (fstat(fileno(f), &st) == 0 && (st.st_mode & 0077))
-        fprintf(stderr, "afx serve: warning: %s is readable by other users (chmod 600 it)\n", path);
+    if (fstat(fileno(f), &st) == 0 && (st.st_mode & 0007))
+        fprintf(stderr, "afx serve: warning: %s is readable by every user (chmod 600 it)\n", path);
     char line[4096];
     int status = 0;
     while (status == 0 && fgets(line, sizeof line, f)) {
