@@ -340,7 +340,8 @@ static int convert_pcm(serve_job *job, float **x, int64_t *n)
             uint32_t u = (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
             memcpy(&(*x)[i], &u, sizeof u);
         } else {
-            uint16_t u = m->pcm == SERVE_PCM_S16BE ? (uint16_t)((p[0] << 8) | p[1]) : (uint16_t)(p[0] | (p[1] << 8));
+            const unsigned hi = m->pcm == SERVE_PCM_S16BE ? p[0] : p[1], lo = m->pcm == SERVE_PCM_S16BE ? p[1] : p[0];
+            const uint16_t u = (uint16_t)((hi << 8) | lo);
             (*x)[i] = (float)(int16_t)u / 32768.0f; /* libsndfile's and afx's int16 scale */
         }
     }
