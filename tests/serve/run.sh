@@ -2,8 +2,9 @@
 # The afx serve tests (tests/serve): pytest with a Python client against the real `afx serve`, started on a
 # free loopback port by the tests themselves and stopped with SIGTERM; wrk for the load test.
 #   tests/serve/run.sh [BUILD_DIR] [pytest arguments...]      BUILD_DIR: a built tree (default build/)
-# Installs wrk from Debian when missing and makes its own virtual environment in BUILD_DIR/serve-venv
-# (requests, numpy, pytest, PyYAML and tritonclient[http] from PyPI; about a minute the first time).
+# Installs wrk from Debian when missing and makes its own virtual environment, build/serve-venv or
+# $AFX_SERVE_VENV (requests, numpy, pytest, PyYAML and tritonclient[http] from PyPI; under a minute the
+# first time).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 build=${1:-build}
@@ -19,7 +20,7 @@ if ! command -v wrk >/dev/null; then
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends wrk >/dev/null
 fi
-venv="$build/serve-venv"
+venv=${AFX_SERVE_VENV:-$PWD/build/serve-venv}
 if [ ! -x "$venv/bin/pytest" ] || ! "$venv/bin/python" -c "import tritonclient.http, yaml, requests, numpy" 2>/dev/null; then
   python3 -m venv "$venv"
   "$venv/bin/pip" install -q --disable-pip-version-check requests numpy pytest pyyaml "tritonclient[http]"
