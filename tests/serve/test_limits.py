@@ -103,7 +103,7 @@ def test_sigterm_drains_in_flight_requests(start_server):
     with concurrent.futures.ThreadPoolExecutor(6) as ex:
         futs = [ex.submit(requests.post, s.url + "/v1/features", data=body, timeout=120) for _ in range(6)]
         deadline = time.time() + 10
-        while s.metric("afx_inflight_requests") < 6 and time.time() < deadline:
+        while s.metric("afx_inflight_requests") < 7 and time.time() < deadline:  # 6 + this /metrics request
             time.sleep(0.01)
         s.proc.send_signal(signal.SIGTERM)
         t0 = time.time()
