@@ -50,6 +50,7 @@ typedef struct worker {
     /* batch forming, guarded by the batcher's mutex */
     const char *forming_key; /* key of the batch this worker is filling, NULL when not forming */
     int forming_clips;
+    int forming_cap;         /* clips this batch may hold (max_batch, or the worker's fair share of the queue) */
     int busy_clips;          /* clips taken and not finished */
     /* per-batch scratch, grown as needed */
     float **clip_data;       /* [max_batch] owned clips */
@@ -190,7 +191,7 @@ static int reserved_for_other(const serve_batcher *b, const worker *self, const 
     if (serve_params_randomized(&job->params)) return 0;
     for (int i = 0; i < b->cfg.n_workers; i++) {
         const worker *w = &b->workers[i];
-        if (w != self && w->forming_key && w->forming_clips + job->n_clips <= b->cfg.max_batch &&
+        if (w != self && w->forming_key && w->forming_clips + job->n_clips <= w->forming_cap &&
             strcmp(w->forming_key, job->key) == 0)
             return 1;
     }
@@ -201,9 +202,9 @@ static int reserved_for_other(const serve_batcher *b, const worker *self, const 
 static void gather_same_key(serve_batcher *b, worker *w, serve_job ***tail)
 {
     serve_job *prev = NULL, *j = b->head;
-    while (j && w->forming_clips < b->cfg.max_batch) {
+    while (j && w->forming_clips < w->forming_cap) {
         serve_job *next = j->next;
-        if (!serve_params_randomized(&j->params) && w->forming_clips + j->n_clips <= b->cfg.max_batch &&
+        if (!serve_params_randomized(&j->params) && w->forming_clips + j->n_clips <= w->forming_cap &&
             strcmp(j->key, w->forming_key) == 0) {
             unlink_job(b, prev, j);
             **tail = j;
@@ -252,10 +253,19 @@ static serve_job *take_batch(serve_batcher *b, worker *w)
     serve_job **tail = &head->next;
     w->forming_key = head->key;
     w->forming_clips = head->n_clips;
+    /* A worker computes its batch's clips one after the other, so a batch larger than its share of the
+     * queue leaves the other workers idle while its clients wait: with several workers, take at most a fair
+     * share (one worker per GPU keeps max_batch, where a larger batch is what makes the device fast). */
+    w->forming_cap = b->cfg.max_batch;
+    if (b->cfg.n_workers > 1) {
+        int share = (b->queued_clips + head->n_clips + b->cfg.n_workers - 1) / b->cfg.n_workers;
+        if (share < w->forming_cap) w->forming_cap = share;
+        if (w->forming_cap < head->n_clips) w->forming_cap = head->n_clips;
+    }
     double until = head->t_enqueue + 1e-6 * (double)b->cfg.max_queue_delay_us;
     for (;;) {
         gather_same_key(b, w, &tail);
-        if (w->forming_clips >= b->cfg.max_batch || b->stopping) break;
+        if (w->forming_clips >= w->forming_cap || b->stopping) break;
         double left = until - serve_now();
         if (left <= 0) break;
         struct timespec ts = realtime_in(left);
