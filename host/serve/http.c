@@ -379,7 +379,7 @@ static void job_finished(serve_job *job)
 /* Suspends the connection and queues the job; on refusal answers at once. */
 static MHD_RESULT submit(request_ctx *r)
 {
-    r->job.key = serve_params_key(&r->job.params);
+    if (!r->job.key) r->job.key = serve_params_key(&r->job.params);
     if (!r->job.key) return answer_error(r, 503, "out of memory");
     r->job.finish = job_finished;
     r->job.owner = r;
@@ -432,7 +432,7 @@ static MHD_RESULT start_features(request_ctx *r)
     if (st == 0 && r->form_params) st = serve_kv_add_json(&kv, r->form_params, r->form_params_len, "the 'params' part", err, sizeof err);
     for (size_t i = 0; st == 0 && i < r->form_kv.n; i++) st = serve_kv_add(&kv, r->form_kv.keys[i], r->form_kv.values[i], err, sizeof err);
     serve_request_opts opts;
-    if (st == 0) st = serve_request_params(&s->models, &kv, &s->limits, &opts, err, sizeof err);
+    if (st == 0) st = serve_request_params(&s->models, &kv, &s->limits, s->valid, &opts, err, sizeof err);
     int format_given = 0;
     for (size_t i = 0; i < kv.n; i++) format_given |= strcmp(kv.keys[i], "format") == 0;
     serve_kv_free(&kv);
@@ -442,6 +442,7 @@ static MHD_RESULT start_features(request_ctx *r)
         const char *accept = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT);
         if (accept && strstr(accept, "application/json") && !strstr(accept, "application/x-npy")) r->format = SERVE_FORMAT_JSON;
     }
+    r->job.key = opts.key; /* owned by the request from here on */
     if (r->format == SERVE_FORMAT_NPY && opts.params.output_dtype == AFX_DTYPE_BF16)
         return answer_error(r, 400, "output_dtype=bf16 has no .npy type: ask for format=json, or use the v2 infer API (BF16)");
 

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -313,8 +314,52 @@ int serve_params_randomized(const afx_params *p)
     return p->dither > 0.0f || p->n_time_masks > 0 || p->n_freq_masks > 0;
 }
 
+struct serve_valid_cache {
+    pthread_mutex_t mu;
+    char *keys[SERVE_VALID_CACHE];
+    int next;
+};
+
+serve_valid_cache *serve_valid_cache_create(void)
+{
+    serve_valid_cache *c = calloc(1, sizeof *c);
+    if (c && pthread_mutex_init(&c->mu, NULL) != 0) {
+        free(c);
+        return NULL;
+    }
+    return c;
+}
+
+void serve_valid_cache_free(serve_valid_cache *c)
+{
+    if (!c) return;
+    for (int i = 0; i < SERVE_VALID_CACHE; i++) free(c->keys[i]);
+    pthread_mutex_destroy(&c->mu);
+    free(c);
+}
+
+static int cache_has(serve_valid_cache *c, const char *key)
+{
+    int found = 0;
+    pthread_mutex_lock(&c->mu);
+    for (int i = 0; i < SERVE_VALID_CACHE && !found; i++) found = c->keys[i] && strcmp(c->keys[i], key) == 0;
+    pthread_mutex_unlock(&c->mu);
+    return found;
+}
+
+static void cache_add(serve_valid_cache *c, const char *key)
+{
+    char *copy = dup_text(key);
+    if (!copy) return; /* only a missed shortcut */
+    pthread_mutex_lock(&c->mu);
+    free(c->keys[c->next]);
+    c->keys[c->next] = copy;
+    c->next = (c->next + 1) % SERVE_VALID_CACHE;
+    pthread_mutex_unlock(&c->mu);
+}
+
 int serve_request_params(const serve_models *models, const serve_kv *kv, const serve_limits *limits,
-                         serve_request_opts *out, char *err, size_t err_size)
+                         serve_valid_cache *cache, serve_request_opts *out, char *err, size_t err_size)
 {
     char aerr[AFX_ERROR_MAX];
     memset(out, 0, sizeof *out);
@@ -390,7 +435,15 @@ int serve_request_params(const serve_models *models, const serve_kv *kv, const s
     if (p->fixed_length > p->max_samples)
         return fail(err, err_size, 400, "fixed_length=%" PRId64 " is longer than the server's limit of %" PRId64
                     " samples (%g s at %d Hz)", p->fixed_length, p->max_samples, limits->max_clip_seconds, p->sample_rate);
-    if (afx_params_validate(p, aerr, sizeof aerr) != AFX_OK) return fail(err, err_size, 400, "%s", aerr);
+    out->key = serve_params_key(p);
+    if (!out->key) return fail(err, err_size, 500, "out of memory");
+    if (cache && cache_has(cache, out->key)) return 0;
+    if (afx_params_validate(p, aerr, sizeof aerr) != AFX_OK) {
+        free(out->key);
+        out->key = NULL;
+        return fail(err, err_size, 400, "%s", aerr);
+    }
+    if (cache) cache_add(cache, out->key);
     return 0;
 }
 

@@ -93,9 +93,20 @@ typedef struct serve_limits {
 /** A request's effective settings. */
 typedef struct serve_request_opts {
     afx_params params;           /**< validated; backend, max_batch, max_samples set from serve_limits */
+    char *key;                   /**< serve_params_key(&params), malloc'd: the caller frees it */
     serve_format format;         /**< from `format` (npy|json) */
     uint64_t first_clip_index;   /**< from `first_clip_index` (keys dither and masks; default 0) */
 } serve_request_opts;
+
+/**
+ * Parameter sets validated recently (their serve_params_key), so that a server does not run
+ * afx_params_validate (which builds the mel filterbank to check it) for every request with the same
+ * parameters. Thread-safe. Holds at most SERVE_VALID_CACHE keys, replacing the oldest.
+ */
+typedef struct serve_valid_cache serve_valid_cache;
+#define SERVE_VALID_CACHE 64
+serve_valid_cache *serve_valid_cache_create(void);
+void serve_valid_cache_free(serve_valid_cache *cache);
 
 /**
  * Applies parameters in this order, whatever their order in `kv`: `model` (a configured model's
@@ -104,10 +115,11 @@ typedef struct serve_request_opts {
  * reads `format` and `first_clip_index`. Refuses (400) an unknown name, a name given twice, a field
  * the server owns (backend, cuda_device, cpu_threads, max_batch, max_samples), `model` together with
  * `preset`, and parameters that afx_params_validate refuses (its message names the field). `models`
- * may be NULL (then `model` is unknown).
+ * may be NULL (then `model` is unknown); `cache` may be NULL (validate every time). On success out->key
+ * is set (500 if out of memory); on failure it is NULL.
  */
 int serve_request_params(const struct serve_models *models, const serve_kv *kv, const serve_limits *limits,
-                         serve_request_opts *out, char *err, size_t err_size);
+                         serve_valid_cache *cache, serve_request_opts *out, char *err, size_t err_size);
 
 /** Samples of the longest clip the limits allow at params->sample_rate (>= 1, <= 2^40). */
 int64_t serve_max_samples(const serve_limits *limits, int sample_rate);

@@ -30,6 +30,7 @@ typedef struct serve_server {
     serve_batcher_config batching;
     serve_models models;
     char *presets_json;          /**< body of GET /v1/presets, built once */
+    serve_valid_cache *valid;    /**< parameter sets already validated */
 
     /* --- running state --- */
     serve_metrics *metrics;

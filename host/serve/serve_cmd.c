@@ -221,6 +221,7 @@ static void free_server(serve_server *s)
     for (int i = 0; i < s->n_tokens; i++) free(s->tokens[i]);
     free(s->tokens);
     free(s->presets_json);
+    serve_valid_cache_free(s->valid);
     pthread_cond_destroy(&s->idle);
     pthread_mutex_destroy(&s->mu);
 }
@@ -316,7 +317,7 @@ int afx_cmd_serve(int argc, char **argv)
         free_server(&s);
         return EXIT_USAGE;
     }
-    if (trial_plan(&s) != 0 || serve_build_presets_json(&s) != 0) {
+    if (trial_plan(&s) != 0 || serve_build_presets_json(&s) != 0 || !(s.valid = serve_valid_cache_create())) {
         free_server(&s);
         return EXIT_USAGE;
     }

@@ -32,6 +32,7 @@
 
 static const serve_limits LIMITS = {AFX_BACKEND_CPU, 8, 30.0};
 static serve_models builtin;
+static serve_valid_cache *cache; /* shared across inputs, as in the server: a cached key must not skip a check */
 
 /* A NUL-terminated copy (the parsers take C strings there). */
 static char *text(const uint8_t *data, size_t size)
@@ -51,8 +52,9 @@ static void check_opts(int st, const serve_request_opts *o)
     CHECK(o->params.max_batch == LIMITS.max_batch && o->params.backend == LIMITS.backend);
     CHECK(o->format == SERVE_FORMAT_NPY || o->format == SERVE_FORMAT_JSON);
     char *key = serve_params_key(&o->params);
-    CHECK(key != NULL);
+    CHECK(key != NULL && o->key != NULL && strcmp(key, o->key) == 0);
     free(key);
+    free(o->key);
 }
 
 static void query(const uint8_t *data, size_t size)
@@ -67,7 +69,7 @@ static void query(const uint8_t *data, size_t size)
         st = serve_kv_add(&kv, pair, eq ? eq + 1 : NULL, err, sizeof err);
     }
     serve_request_opts o;
-    if (st == 0) check_opts(serve_request_params(&builtin, &kv, &LIMITS, &o, err, sizeof err), &o);
+    if (st == 0) check_opts(serve_request_params(&builtin, &kv, &LIMITS, cache, &o, err, sizeof err), &o);
     serve_kv_free(&kv);
     free(s);
 }
@@ -94,6 +96,7 @@ static void infer(const uint8_t *data, size_t size, const char *header_length)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (builtin.n == 0) CHECK(serve_models_add_builtin(&builtin, &LIMITS, NULL, 0) == 0);
+    if (!cache) CHECK((cache = serve_valid_cache_create()) != NULL);
     if (size < 1) return 0;
     const int which = data[0] % 6;
     data++;
@@ -113,7 +116,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         serve_kv kv = {0};
         serve_request_opts o;
         if (serve_kv_add_json(&kv, (const char *)data, size, "fuzz", err, sizeof err) == 0)
-            check_opts(serve_request_params(&builtin, &kv, &LIMITS, &o, err, sizeof err), &o);
+            check_opts(serve_request_params(&builtin, &kv, &LIMITS, cache, &o, err, sizeof err), &o);
         serve_kv_free(&kv);
         break;
     }
