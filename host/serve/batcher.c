@@ -120,7 +120,8 @@ int serve_batcher_submit(serve_batcher *b, serve_job *job)
     pthread_mutex_lock(&b->mu);
     int status = 0;
     if (b->stopping) status = 503;
-    else if (b->queued_clips + job->n_clips > b->cfg.max_queue_clips) status = 429;
+    else if (b->queued_clips > 0 && b->queued_clips + job->n_clips > b->cfg.max_queue_clips)
+        status = 429; /* an empty queue takes any job, or a batch larger than --max-queue could never run */
     else {
         if (b->tail) b->tail->next = job;
         else b->head = job;

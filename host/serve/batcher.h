@@ -89,7 +89,8 @@ typedef struct serve_batcher serve_batcher;
 int serve_batcher_start(serve_batcher **b, const serve_batcher_config *cfg, serve_metrics *metrics, char *err,
                         size_t err_size);
 /**
- * Queues a job. Returns 0 (finish will be called later), 429 when the queue is full, 503 when the
+ * Queues a job. Returns 0 (finish will be called later), 429 when the queue is full (a job is always
+ * taken by an empty queue, whatever its size), 503 when the
  * batcher is stopping; on nonzero the job was not queued and finish will not be called.
  */
 int serve_batcher_submit(serve_batcher *b, serve_job *job);

@@ -150,25 +150,27 @@ def raw_exchange(port, payload):
 
 
 RAW_CASES = [
-    ("huge_header", b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 200000 + b"\r\n\r\n"),
-    ("many_headers", b"GET /healthz HTTP/1.1\r\nHost: x\r\n" + b"".join(b"X-%d: v\r\n" % i for i in range(5000)) + b"\r\n"),
-    ("huge_url", b"GET /v1/presets?" + b"a=b&" * 30000 + b" HTTP/1.1\r\nHost: x\r\n\r\n"),
-    ("garbage_request_line", b"\x00\x01\x02 garbage\r\n\r\n"),
-    ("bad_version", b"GET /healthz HTTP/9.9\r\nHost: x\r\n\r\n"),
-    ("unknown_method", b"BREW /v1/features HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n"),
-    ("content_length_text", b"POST /v1/features HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\nRIFF"),
-    ("content_length_short", b"POST /v1/features HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nConnection: close\r\n\r\nRIFFWAVE"),
-    ("bad_chunked", b"POST /v1/features HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n"),
-    ("content_length_and_chunked", b"POST /v1/features HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"),
-    ("too_many_params", b"POST /v1/features?" + b"&".join(b"p%d=1" % i for i in range(300)) + b" HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\nRIFF"),
+    ("huge_header", 431, b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 200000 + b"\r\n\r\n"),
+    ("many_headers", 431, b"GET /healthz HTTP/1.1\r\nHost: x\r\n" + b"".join(b"X-%d: v\r\n" % i for i in range(5000)) + b"\r\n"),
+    ("huge_url", 414, b"GET /v1/presets?" + b"a=b&" * 30000 + b" HTTP/1.1\r\nHost: x\r\n\r\n"),
+    ("garbage_request_line", None, b"\x00\x01\x02 garbage\r\n\r\n"),
+    ("bad_version", None, b"GET /healthz HTTP/9.9\r\nHost: x\r\n\r\n"),
+    ("unknown_method", None, b"BREW /v1/features HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n"),
+    ("content_length_text", None, b"POST /v1/features HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\nRIFF"),
+    ("content_length_short", None, b"POST /v1/features HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nConnection: close\r\n\r\nRIFFWAVE"),
+    ("bad_chunked", None, b"POST /v1/features HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n"),
+    ("content_length_and_chunked", None, b"POST /v1/features HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"),
+    ("too_many_params", None, b"POST /v1/features?" + b"&".join(b"p%d=1" % i for i in range(300)) + b" HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\nRIFF"),
 ]
 
 
-@pytest.mark.parametrize("payload", [c[1] for c in RAW_CASES], ids=[c[0] for c in RAW_CASES])
-def test_malformed_http(server, payload):
+@pytest.mark.parametrize("expected,payload", [c[1:] for c in RAW_CASES], ids=[c[0] for c in RAW_CASES])
+def test_malformed_http(server, expected, payload):
     try:
         data = raw_exchange(server.port, payload)
         status = int(data.split(b" ", 2)[1]) if data.startswith(b"HTTP/1.") else None
+        if expected is not None:
+            assert status == expected, data[:200]
         # libmicrohttpd answers broken HTTP itself (400, 413, 414, 431, 505), or closes the connection, or
         # waits for the rest of a request it cannot read yet (until the connection timeout)
         assert status is None or 400 <= status < 500 or status == 505, data[:200]
