@@ -12,9 +12,10 @@
  *   5  models file                     serve_models_load_json
  * On success the results are checked against the parsers' documented guarantees (a violation traps).
  *
- * Build (the fuzz build of tests/fuzz links host/serve's afx_serve_parse library), or by hand:
+ * Build: the fuzz build of tests/fuzz links host/serve's afx_serve_parse library to it; or by hand:
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude -Ihost/serve tests/fuzz/fuzz_serve_request.c \
- *     host/serve/request.c host/serve/models.c build/libafx.a -lkissfft-float -lsndfile -lsoxr -ljansson -lm \
+ *     host/serve/request.c host/serve/infer.c host/serve/models.c build/libafx.a -lkissfft-float -lsndfile -lsoxr \
+ *     -ljansson -lm \
  *     -o fuzz_serve_request && ./fuzz_serve_request -max_total_time=60 tests/fuzz/corpus/serve_request
  */
 #include <stddef.h>
