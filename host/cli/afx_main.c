@@ -3,6 +3,7 @@
  * file (commands.h) and owns its options, help and exit codes.
  *
  *   afx extract [options] INPUT... -o OUTDIR     features of audio files (extract.c)
+ *   afx serve [options]                          the feature service (../serve/serve_cmd.c)
  *   afx --help | --version
  */
 #include <stdio.h>
@@ -21,6 +22,9 @@ typedef struct command {
 
 static const command COMMANDS[] = {
     {"extract", afx_cmd_extract, "compute features of audio files into a folder"},
+#ifdef AFX_HAVE_SERVE
+    {"serve", afx_cmd_serve, "serve features over HTTP (simple API and KServe v2, dynamic batching)"},
+#endif
 };
 #define N_COMMANDS (sizeof COMMANDS / sizeof COMMANDS[0])
 

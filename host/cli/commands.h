@@ -13,4 +13,8 @@ int afx_cmd_extract(int argc, char **argv);
 void afx_extract_print_usage(FILE *f);
 void afx_extract_print_help(FILE *f);
 
+/** `afx serve [options]`: the feature service (host/serve/serve_cmd.c; built when AFX_HAVE_SERVE). */
+int afx_cmd_serve(int argc, char **argv);
+void afx_serve_print_help(FILE *f);
+
 #endif /* AFX_CLI_COMMANDS_H */

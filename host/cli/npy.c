@@ -75,16 +75,22 @@ static int format_shape(char *buf, size_t size, int ndim, const int64_t *shape)
 
 size_t afx_npy_header(char *buf, size_t buf_size, int ndim, const int64_t *shape)
 {
+    return afx_npy_header_descr(buf, buf_size, "<f4", ndim, shape);
+}
+
+size_t afx_npy_header_descr(char *buf, size_t buf_size, const char *descr, int ndim, const int64_t *shape)
+{
     uint64_t count = 0;
-    if (buf == NULL || ndim < 0 || ndim > AFX_NPY_MAX_DIMS || (ndim > 0 && shape == NULL) ||
-        !shape_count(ndim, shape, &count))
+    size_t descr_len = descr ? strlen(descr) : 0;
+    if (buf == NULL || descr_len < 2 || descr_len > 8 || strpbrk(descr, "'\\\n") != NULL || ndim < 0 ||
+        ndim > AFX_NPY_MAX_DIMS || (ndim > 0 && shape == NULL) || !shape_count(ndim, shape, &count))
         return 0;
 
     char tuple[AFX_NPY_MAX_DIMS * 24 + 8];
     if (format_shape(tuple, sizeof tuple, ndim, shape) < 0)
         return 0;
     char dict[sizeof tuple + 80];
-    int dict_len = snprintf(dict, sizeof dict, "{'descr': '<f4', 'fortran_order': False, 'shape': %s, }",
+    int dict_len = snprintf(dict, sizeof dict, "{'descr': '%s', 'fortran_order': False, 'shape': %s, }", descr,
                             tuple);
     if (dict_len < 0 || (size_t)dict_len >= sizeof dict)
         return 0;

@@ -44,4 +44,10 @@ uint64_t afx_npy_file_size(int ndim, const int64_t *shape);
  */
 size_t afx_npy_header(char *buf, size_t buf_size, int ndim, const int64_t *shape);
 
+/**
+ * Same for an array of another NumPy type: `descr` is its dtype string, e.g. "<f4" (float32) or "<f2"
+ * (float16, for 16-bit output). Returns 0 if `descr` is not 2..8 printable characters without quotes.
+ */
+size_t afx_npy_header_descr(char *buf, size_t buf_size, const char *descr, int ndim, const int64_t *shape);
+
 #endif /* AFX_CLI_NPY_H */
