@@ -1,13 +1,10 @@
 """afx.load(path, sr, offset=, duration=) against librosa.load(path, sr, offset=, duration=) on every clip of
 the corpus: the same samples (librosa.load skips int(offset * native rate) samples and keeps
-int(duration * native rate), then resamples with soxr_hq). While libafx answers that offset/duration are
-"not implemented yet", the test skips, and only then."""
+int(duration * native rate), then resamples with soxr_hq)."""
 import numpy as np
 import pytest
 
 import peers
-
-NOT_IMPLEMENTED = "afx_audio_options offset_seconds/duration_seconds are not implemented yet"
 
 # (offset, duration) in seconds; 0.10002 s falls between two samples at most rates, where truncating and
 # rounding the sample count differ (44.1 kHz: 4410.88 samples).
@@ -20,12 +17,7 @@ def test_load_offset_duration_matches_librosa(sr, offset, duration, corpus, afx_
     librosa = peers.librosa()
     problems, compared = [], 0
     for path in corpus.paths:
-        try:
-            got, rate = afx_module.load(str(path), sr=sr, offset=offset, duration=duration)
-        except afx_module.AfxError as e:
-            if NOT_IMPLEMENTED in str(e):
-                pytest.skip(f"libafx says: {e}")
-            raise
+        got, rate = afx_module.load(str(path), sr=sr, offset=offset, duration=duration)
         try:
             ref, ref_rate = librosa.load(str(path), sr=sr, mono=True, offset=offset, duration=duration,
                                          res_type="soxr_hq")

@@ -1,8 +1,7 @@
 """afx.load_bytes and offset/duration on load, against afx.load of the same file and Python's wave module.
 
 offset/duration count source samples as librosa.load does (tests/conformance/test_load_offset.py compares
-with librosa.load itself). While libafx answers that they are "not implemented yet", those tests skip, and
-only then.
+with librosa.load itself). An offset past the end of the file is refused, as soundfile's seek refuses it.
 """
 import io
 import os
@@ -15,7 +14,6 @@ import afx
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 AUDIO = os.path.join(REPO, "examples", "audio")
-NOT_IMPLEMENTED = "afx_audio_options offset_seconds/duration_seconds are not implemented yet"
 
 
 def clip_paths():
@@ -64,22 +62,13 @@ def test_load_bytes_of_a_wav_written_by_the_wave_module():
     np.testing.assert_array_equal(x, q.astype(np.float32) / np.float32(32768))
 
 
-def _load_or_skip(path, **kw):
-    try:
-        return afx.load(path, **kw)
-    except afx.AfxError as e:
-        if NOT_IMPLEMENTED in str(e):
-            pytest.skip(f"libafx says: {e}")
-        raise
-
-
-@pytest.mark.parametrize("offset, duration", [(0.25, None), (0.0, 0.5), (0.1, 0.3), (1.4, 1.0), (2.0, None)])
+@pytest.mark.parametrize("offset, duration", [(0.25, None), (0.0, 0.5), (0.1, 0.3), (1.4, 1.0), (1.42, None)])
 def test_offset_and_duration_against_the_wave_module(offset, duration):
     path = os.path.join(AUDIO, "alsa_Front_Center.wav")  # 48 kHz mono int16, 1.428 s
     with wave.open(path) as w:
         rate, n = w.getframerate(), w.getnframes()
         raw = np.frombuffer(w.readframes(n), dtype="<i2").astype(np.float32) / np.float32(32768)
-    x, sr = _load_or_skip(path, sr=None, offset=offset, duration=duration)
+    x, sr = afx.load(path, sr=None, offset=offset, duration=duration)
     start = int(offset * rate)  # librosa.load: sf.seek(int(offset * sr_native)), frames = int(duration * sr)
     stop = n if duration is None else min(n, start + int(duration * rate))
     assert sr == rate
@@ -90,6 +79,14 @@ def test_offset_and_duration_against_the_wave_module(offset, duration):
     # resampled after the cut, as librosa.load does
     z, _ = afx.load(path, sr=16000, offset=offset, duration=duration)
     np.testing.assert_array_equal(z, afx.resample(raw[start:stop], rate, 16000))
+
+
+def test_offset_past_the_end_is_refused():
+    path = os.path.join(AUDIO, "alsa_Front_Center.wav")  # 1.428 s
+    with pytest.raises(afx.AfxError, match="past the end"):
+        afx.load(path, sr=None, offset=2.0)
+    with pytest.raises(afx.AfxError, match="past the end"):
+        afx.load_bytes(open(path, "rb").read(), sr=None, offset=2.0)
 
 
 @pytest.mark.parametrize("kw", [{"offset": -0.5}, {"offset": float("nan")}, {"duration": 0}, {"duration": -1.0},
