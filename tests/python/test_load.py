@@ -1,6 +1,6 @@
 """afx.load_bytes and offset/duration on load, against afx.load of the same file and Python's wave module.
 
-offset/duration count source samples as librosa.load does (tests/conformance/test_load_offset.py compares
+offset/duration count source samples as librosa.load does (tests/conformance/test_load_window.py compares
 with librosa.load itself). An offset past the end of the file is refused, as soundfile's seek refuses it.
 """
 import io
