@@ -278,7 +278,7 @@ int afx_cli_parse_u64(const char *opt, const char *s, uint64_t *out)
     return 0;
 }
 
-/* Parses a whole finite number. Returns 0 or prints why and returns -1. */
+/* Parses a whole finite number representable as a double. Returns 0 or prints why and returns -1. */
 static int parse_double(const char *opt, const char *s, double *out)
 {
     char *end = NULL;
@@ -287,6 +287,10 @@ static int parse_double(const char *opt, const char *s, double *out)
     double v = plausible ? strtod(s, &end) : 0.0;
     if (end == NULL || end == s || *end != '\0') {
         fprintf(stderr, "afx: --%s: '%s' is not a number\n", opt, s);
+        return -1;
+    }
+    if (errno == ERANGE) { /* overflow, or underflow to 0 or a denormal */
+        fprintf(stderr, "afx: --%s: '%s' is out of range\n", opt, s);
         return -1;
     }
     if (!isfinite(v)) {
@@ -313,23 +317,10 @@ int afx_cli_parse_seconds(const char *opt, const char *s, double *out)
 /* Parses a whole finite number representable as a float. Returns 0 or prints why and returns -1. */
 static int parse_float(const char *opt, const char *s, float *out)
 {
-    char *end = NULL;
-    errno = 0;
-    int plausible = *s != '\0' && (*s == '-' || *s == '+' || *s == '.' || (*s >= '0' && *s <= '9'));
-    double v = plausible ? strtod(s, &end) : 0.0;
-    if (end == NULL || end == s || *end != '\0') {
-        fprintf(stderr, "afx: --%s: '%s' is not a number\n", opt, s);
+    double v = 0.0;
+    if (parse_double(opt, s, &v) != 0)
         return -1;
-    }
-    if (errno == ERANGE && isfinite(v) == 0) {
-        fprintf(stderr, "afx: --%s: '%s' is out of range\n", opt, s);
-        return -1;
-    }
-    if (!isfinite(v)) {
-        fprintf(stderr, "afx: --%s: '%s' is not a finite number\n", opt, s);
-        return -1;
-    }
-    if (errno == ERANGE || fabs(v) > (double)FLT_MAX || (v != 0.0 && fabs(v) < (double)FLT_MIN)) {
+    if (fabs(v) > (double)FLT_MAX || (v != 0.0 && fabs(v) < (double)FLT_MIN)) {
         fprintf(stderr, "afx: --%s: '%s' is out of range for a 32-bit float\n", opt, s);
         return -1;
     }

@@ -20,21 +20,6 @@
 #define RATE_MIN 1000
 #define RATE_MAX 1000000
 
-static int fail(char *err, size_t err_size, int status, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 4, 5)))
-#endif
-    ;
-static int fail(char *err, size_t err_size, int status, const char *fmt, ...)
-{
-    if (err && err_size) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, err_size, fmt, ap);
-        va_end(ap);
-    }
-    return status;
-}
 
 /* ---------------------------------------------------------------------------------------------- */
 /* KServe v2 infer requests                                                                       */
@@ -138,27 +123,27 @@ static double element(const tensor *t, const double *json_values, uint64_t i)
 static int parse_tensor(const json_t *in, size_t index, tensor *t, char *err, size_t err_size)
 {
     memset(t, 0, sizeof *t);
-    if (!json_is_object(in)) return fail(err, err_size, 400, "inputs[%zu] is not an object", index);
+    if (!json_is_object(in)) return serve_fail(err, err_size, 400, "inputs[%zu] is not an object", index);
     const json_t *name = json_object_get(in, "name"), *dt = json_object_get(in, "datatype");
     const json_t *shape = json_object_get(in, "shape");
-    if (!json_is_string(name)) return fail(err, err_size, 400, "inputs[%zu] has no string \"name\"", index);
+    if (!json_is_string(name)) return serve_fail(err, err_size, 400, "inputs[%zu] has no string \"name\"", index);
     t->name = json_string_value(name);
-    if (!json_is_string(dt)) return fail(err, err_size, 400, "input \"%.64s\" has no string \"datatype\"", t->name);
+    if (!json_is_string(dt)) return serve_fail(err, err_size, 400, "input \"%.64s\" has no string \"datatype\"", t->name);
     t->type = parse_dtype(json_string_value(dt));
     if (t->type == DT_NONE)
-        return fail(err, err_size, 400, "input \"%.64s\": datatype \"%.16s\" is not one of FP32, FP64, INT16, INT32, INT64",
+        return serve_fail(err, err_size, 400, "input \"%.64s\": datatype \"%.16s\" is not one of FP32, FP64, INT16, INT32, INT64",
                     t->name, json_string_value(dt));
     if (!json_is_array(shape) || json_array_size(shape) < 1 || json_array_size(shape) > 2)
-        return fail(err, err_size, 400, "input \"%.64s\": \"shape\" must be an array of 1 or 2 integers", t->name);
+        return serve_fail(err, err_size, 400, "input \"%.64s\": \"shape\" must be an array of 1 or 2 integers", t->name);
     t->ndim = (int)json_array_size(shape);
     t->count = 1;
     for (int d = 0; d < t->ndim; d++) {
         const json_t *v = json_array_get(shape, (size_t)d);
         if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > ((json_int_t)1 << 40))
-            return fail(err, err_size, 400, "input \"%.64s\": shape[%d] must be an integer in 0..2^40", t->name, d);
+            return serve_fail(err, err_size, 400, "input \"%.64s\": shape[%d] must be an integer in 0..2^40", t->name, d);
         t->shape[d] = (int64_t)json_integer_value(v);
         if (t->shape[d] != 0 && t->count > ((uint64_t)1 << 40) / (uint64_t)t->shape[d])
-            return fail(err, err_size, 400, "input \"%.64s\": shape has more than 2^40 elements", t->name);
+            return serve_fail(err, err_size, 400, "input \"%.64s\": shape has more than 2^40 elements", t->name);
         t->count *= (uint64_t)t->shape[d];
     }
     return 0;
@@ -174,35 +159,35 @@ static int attach_data(const json_t *inputs, tensor *t, size_t n, const unsigned
         const json_t *params = json_object_get(in, "parameters"), *data = json_object_get(in, "data");
         const json_t *bsize = json_is_object(params) ? json_object_get(params, "binary_data_size") : NULL;
         if (params && !json_is_object(params))
-            return fail(err, err_size, 400, "input \"%.64s\": \"parameters\" must be an object", t[i].name);
+            return serve_fail(err, err_size, 400, "input \"%.64s\": \"parameters\" must be an object", t[i].name);
         if (bsize) {
-            if (data) return fail(err, err_size, 400, "input \"%.64s\" has both \"data\" and binary_data_size", t[i].name);
+            if (data) return serve_fail(err, err_size, 400, "input \"%.64s\" has both \"data\" and binary_data_size", t[i].name);
             if (!json_is_integer(bsize) || json_integer_value(bsize) < 0)
-                return fail(err, err_size, 400, "input \"%.64s\": binary_data_size must be a non-negative integer", t[i].name);
+                return serve_fail(err, err_size, 400, "input \"%.64s\": binary_data_size must be a non-negative integer", t[i].name);
             uint64_t size = (uint64_t)json_integer_value(bsize);
             if (size != t[i].count * dtype_size(t[i].type))
-                return fail(err, err_size, 400,
+                return serve_fail(err, err_size, 400,
                             "input \"%.64s\": binary_data_size %" PRIu64 " != %" PRIu64 " elements x %zu bytes of the shape",
                             t[i].name, size, t[i].count, dtype_size(t[i].type));
             if (size > bin_size - at)
-                return fail(err, err_size, 400, "input \"%.64s\": binary data truncated (%" PRIu64 " bytes wanted, %zu left)",
+                return serve_fail(err, err_size, 400, "input \"%.64s\": binary data truncated (%" PRIu64 " bytes wanted, %zu left)",
                             t[i].name, size, bin_size - at);
             t[i].binary = bin + at;
             at += (size_t)size;
         } else {
-            if (!data) return fail(err, err_size, 400, "input \"%.64s\" has neither \"data\" nor binary_data_size", t[i].name);
+            if (!data) return serve_fail(err, err_size, 400, "input \"%.64s\" has neither \"data\" nor binary_data_size", t[i].name);
             int64_t k = count_numbers(data, 0);
             if (k < 0 || !json_is_array(data))
-                return fail(err, err_size, 400, "input \"%.64s\": \"data\" must be an array of numbers (nested at most 4 deep)",
+                return serve_fail(err, err_size, 400, "input \"%.64s\": \"data\" must be an array of numbers (nested at most 4 deep)",
                             t[i].name);
             if ((uint64_t)k != t[i].count)
-                return fail(err, err_size, 400, "input \"%.64s\": \"data\" has %" PRId64 " numbers, the shape says %" PRIu64,
+                return serve_fail(err, err_size, 400, "input \"%.64s\": \"data\" has %" PRId64 " numbers, the shape says %" PRIu64,
                             t[i].name, k, t[i].count);
             t[i].data = data;
         }
     }
     if (at != bin_size)
-        return fail(err, err_size, 400, "%zu bytes of binary data follow the inputs' binary_data_size total of %zu",
+        return serve_fail(err, err_size, 400, "%zu bytes of binary data follow the inputs' binary_data_size total of %zu",
                     bin_size - at, at);
     return 0;
 }
@@ -213,7 +198,7 @@ static int json_values(const tensor *t, double **out, char *err, size_t err_size
     *out = NULL;
     if (!t->data) return 0;
     *out = malloc((size_t)(t->count ? t->count : 1) * sizeof(double));
-    if (!*out) return fail(err, err_size, 500, "out of memory for input \"%.64s\"", t->name);
+    if (!*out) return serve_fail(err, err_size, 500, "out of memory for input \"%.64s\"", t->name);
     uint64_t at = 0;
     flatten_numbers(t->data, *out, &at);
     return 0;
@@ -228,17 +213,17 @@ static int parse_outputs(const json_t *root, int binary_default, serve_infer_req
         r->binary_features = r->binary_n_frames = binary_default;
         return 0;
     }
-    if (!json_is_array(outputs)) return fail(err, err_size, 400, "\"outputs\" must be an array");
+    if (!json_is_array(outputs)) return serve_fail(err, err_size, 400, "\"outputs\" must be an array");
     for (size_t i = 0; i < json_array_size(outputs); i++) {
         const json_t *o = json_array_get(outputs, i);
         const json_t *name = json_is_object(o) ? json_object_get(o, "name") : NULL;
-        if (!json_is_string(name)) return fail(err, err_size, 400, "outputs[%zu] has no string \"name\"", i);
+        if (!json_is_string(name)) return serve_fail(err, err_size, 400, "outputs[%zu] has no string \"name\"", i);
         const json_t *params = json_object_get(o, "parameters");
         if (params && !json_is_object(params))
-            return fail(err, err_size, 400, "outputs[%zu]: \"parameters\" must be an object", i);
+            return serve_fail(err, err_size, 400, "outputs[%zu]: \"parameters\" must be an object", i);
         const json_t *bd = params ? json_object_get(params, "binary_data") : NULL;
         if (bd && !json_is_boolean(bd))
-            return fail(err, err_size, 400, "outputs[%zu]: binary_data must be true or false", i);
+            return serve_fail(err, err_size, 400, "outputs[%zu]: binary_data must be true or false", i);
         int binary = bd ? json_is_true(bd) : binary_default;
         const char *n = json_string_value(name);
         if (strcmp(n, "features") == 0) {
@@ -248,10 +233,10 @@ static int parse_outputs(const json_t *root, int binary_default, serve_infer_req
             r->want_n_frames = 1;
             r->binary_n_frames = binary;
         } else {
-            return fail(err, err_size, 400, "output \"%.64s\" does not exist (features, n_frames)", n);
+            return serve_fail(err, err_size, 400, "output \"%.64s\" does not exist (features, n_frames)", n);
         }
     }
-    if (!r->want_features && !r->want_n_frames) return fail(err, err_size, 400, "\"outputs\" is empty");
+    if (!r->want_features && !r->want_n_frames) return serve_fail(err, err_size, 400, "\"outputs\" is empty");
     return 0;
 }
 
@@ -261,26 +246,26 @@ static int parse_request_parameters(const json_t *root, int *binary_default, ser
 {
     const json_t *params = json_object_get(root, "parameters");
     if (!params) return 0;
-    if (!json_is_object(params)) return fail(err, err_size, 400, "request \"parameters\" must be an object");
+    if (!json_is_object(params)) return serve_fail(err, err_size, 400, "request \"parameters\" must be an object");
     const char *key;
     json_t *v;
     json_object_foreach((json_t *)params, key, v) {
         if (strcmp(key, "binary_data_output") == 0) {
-            if (!json_is_boolean(v)) return fail(err, err_size, 400, "binary_data_output must be true or false");
+            if (!json_is_boolean(v)) return serve_fail(err, err_size, 400, "binary_data_output must be true or false");
             *binary_default = json_is_true(v);
         } else if (strcmp(key, "sample_rate") == 0) {
             if (!json_is_integer(v) || json_integer_value(v) < RATE_MIN || json_integer_value(v) > RATE_MAX)
-                return fail(err, err_size, 400, "sample_rate must be an integer in %d..%d Hz", RATE_MIN, RATE_MAX);
+                return serve_fail(err, err_size, 400, "sample_rate must be an integer in %d..%d Hz", RATE_MIN, RATE_MAX);
             r->sample_rate = (int)json_integer_value(v);
         } else if (strcmp(key, "first_clip_index") == 0) {
             if (!json_is_integer(v) || json_integer_value(v) < 0)
-                return fail(err, err_size, 400, "first_clip_index must be a non-negative integer");
+                return serve_fail(err, err_size, 400, "first_clip_index must be a non-negative integer");
             r->first_clip_index = (uint64_t)json_integer_value(v);
         } else if (strcmp(key, "sequence_id") == 0 || strcmp(key, "priority") == 0 || strcmp(key, "timeout") == 0 ||
                    strcmp(key, "headers") == 0) {
             /* Triton's standard request parameters: accepted and without effect here */
         } else {
-            return fail(err, err_size, 400,
+            return serve_fail(err, err_size, 400,
                         "request parameter \"%.64s\" is not known (binary_data_output, sample_rate, first_clip_index)", key);
         }
     }
@@ -293,16 +278,16 @@ static int fill_clips(const tensor *wave, const tensor *lens, serve_infer_reques
 {
     int64_t b = wave->ndim == 2 ? wave->shape[0] : 1;
     int64_t n = wave->ndim == 2 ? wave->shape[1] : wave->shape[0];
-    if (b < 1) return fail(err, err_size, 400, "input \"waveform\": the batch is empty");
+    if (b < 1) return serve_fail(err, err_size, 400, "input \"waveform\": the batch is empty");
     if (b > max_batch)
-        return fail(err, err_size, 400, "input \"waveform\": batch of %" PRId64 " exceeds max_batch_size %d", b, max_batch);
+        return serve_fail(err, err_size, 400, "input \"waveform\": batch of %" PRId64 " exceeds max_batch_size %d", b, max_batch);
     if (wave->type != DT_FP32 && wave->type != DT_FP64 && wave->type != DT_INT16)
-        return fail(err, err_size, 400, "input \"waveform\": datatype must be FP32, FP64 or INT16");
+        return serve_fail(err, err_size, 400, "input \"waveform\": datatype must be FP32, FP64 or INT16");
     if (lens) {
         if (lens->type != DT_INT32 && lens->type != DT_INT64)
-            return fail(err, err_size, 400, "input \"lengths\": datatype must be INT32 or INT64");
+            return serve_fail(err, err_size, 400, "input \"lengths\": datatype must be INT32 or INT64");
         if (lens->count != (uint64_t)b)
-            return fail(err, err_size, 400, "input \"lengths\" has %" PRIu64 " values for a batch of %" PRId64, lens->count, b);
+            return serve_fail(err, err_size, 400, "input \"lengths\" has %" PRIu64 " values for a batch of %" PRId64, lens->count, b);
     }
     double *wv = NULL, *lv = NULL;
     int st = json_values(wave, &wv, err, err_size);
@@ -312,12 +297,12 @@ static int fill_clips(const tensor *wave, const tensor *lens, serve_infer_reques
         r->clip_stride = n;
         r->samples = malloc((size_t)(b * n > 0 ? b * n : 1) * sizeof(float));
         r->lengths = malloc((size_t)b * sizeof(int64_t));
-        if (!r->samples || !r->lengths) st = fail(err, err_size, 500, "out of memory for the waveform");
+        if (!r->samples || !r->lengths) st = serve_fail(err, err_size, 500, "out of memory for the waveform");
     }
     for (int64_t c = 0; st == 0 && c < b; c++) {
         double len = lens ? element(lens, lv, (uint64_t)c) : (double)n;
         if (!(len >= 0 && len <= (double)n))
-            st = fail(err, err_size, 400, "lengths[%" PRId64 "] = %.0f is outside 0..%" PRId64, c, len, n);
+            st = serve_fail(err, err_size, 400, "lengths[%" PRId64 "] = %.0f is outside 0..%" PRId64, c, len, n);
         else r->lengths[c] = (int64_t)len;
     }
     const float scale = 1.0f / 32768.0f; /* afx's int16 conversion (afx.h AFX_SAMPLE_S16) */
@@ -325,7 +310,7 @@ static int fill_clips(const tensor *wave, const tensor *lens, serve_infer_reques
         double v = element(wave, wv, i);
         if (wave->type == DT_INT16) {
             if (wave->data && (v != floor(v) || v < -32768.0 || v > 32767.0)) {
-                st = fail(err, err_size, 400, "input \"waveform\": INT16 value %.17g at element %" PRIu64 " is out of range", v, i);
+                st = serve_fail(err, err_size, 400, "input \"waveform\": INT16 value %.17g at element %" PRIu64 " is out of range", v, i);
                 break;
             }
             r->samples[i] = (float)v * scale;
@@ -347,10 +332,10 @@ int serve_parse_infer(const unsigned char *body, size_t size, const char *header
         int st = serve_parse_size_header(header_length, size, &json_len, "Inference-Header-Content-Length", err, err_size);
         if (st) return st;
     }
-    if (json_len == 0) return fail(err, err_size, 400, "the request has no JSON header");
+    if (json_len == 0) return serve_fail(err, err_size, 400, "the request has no JSON header");
     json_error_t je;
     json_t *root = json_loadb((const char *)body, json_len, JSON_REJECT_DUPLICATES, &je);
-    if (!root) return fail(err, err_size, 400, "invalid JSON at line %d column %d: %s", je.line, je.column, je.text);
+    if (!root) return serve_fail(err, err_size, 400, "invalid JSON at line %d column %d: %s", je.line, je.column, je.text);
 
     int st = 0;
     tensor t[2];
@@ -358,12 +343,12 @@ int serve_parse_infer(const unsigned char *body, size_t size, const char *header
     const json_t *inputs = json_object_get(root, "inputs");
     const json_t *id = json_object_get(root, "id");
     int binary_default = 0;
-    if (!json_is_object(root)) st = fail(err, err_size, 400, "the request is not a JSON object");
-    else if (id && !json_is_string(id)) st = fail(err, err_size, 400, "\"id\" must be a string");
+    if (!json_is_object(root)) st = serve_fail(err, err_size, 400, "the request is not a JSON object");
+    else if (id && !json_is_string(id)) st = serve_fail(err, err_size, 400, "\"id\" must be a string");
     else if (!json_is_array(inputs) || json_array_size(inputs) == 0)
-        st = fail(err, err_size, 400, "\"inputs\" must be a non-empty array");
+        st = serve_fail(err, err_size, 400, "\"inputs\" must be a non-empty array");
     else if (json_array_size(inputs) > 2)
-        st = fail(err, err_size, 400, "%zu inputs: the model takes \"waveform\" and optionally \"lengths\"", json_array_size(inputs));
+        st = serve_fail(err, err_size, 400, "%zu inputs: the model takes \"waveform\" and optionally \"lengths\"", json_array_size(inputs));
     if (st == 0) {
         n_inputs = json_array_size(inputs);
         for (size_t i = 0; st == 0 && i < n_inputs; i++) st = parse_tensor(json_array_get(inputs, i), i, &t[i], err, err_size);
@@ -371,20 +356,20 @@ int serve_parse_infer(const unsigned char *body, size_t size, const char *header
     const tensor *wave = NULL, *lens = NULL;
     for (size_t i = 0; st == 0 && i < n_inputs; i++) {
         const tensor **slot = strcmp(t[i].name, "waveform") == 0 ? &wave : strcmp(t[i].name, "lengths") == 0 ? &lens : NULL;
-        if (!slot) st = fail(err, err_size, 400, "input \"%.64s\" does not exist (waveform, lengths)", t[i].name);
-        else if (*slot) st = fail(err, err_size, 400, "input \"%.64s\" is given twice", t[i].name);
+        if (!slot) st = serve_fail(err, err_size, 400, "input \"%.64s\" does not exist (waveform, lengths)", t[i].name);
+        else if (*slot) st = serve_fail(err, err_size, 400, "input \"%.64s\" is given twice", t[i].name);
         else *slot = &t[i];
     }
-    if (st == 0 && !wave) st = fail(err, err_size, 400, "input \"waveform\" is missing");
-    if (st == 0 && lens && lens->ndim != 1) st = fail(err, err_size, 400, "input \"lengths\" must have shape [B]");
+    if (st == 0 && !wave) st = serve_fail(err, err_size, 400, "input \"waveform\" is missing");
+    if (st == 0 && lens && lens->ndim != 1) st = serve_fail(err, err_size, 400, "input \"lengths\" must have shape [B]");
     if (st == 0) st = attach_data(inputs, t, n_inputs, body + json_len, size - json_len, err, err_size);
     if (st == 0) st = parse_request_parameters(root, &binary_default, r, err, err_size);
     if (st == 0) st = parse_outputs(root, binary_default, r, err, err_size);
     if (st == 0 && id) {
         const char *s = json_string_value(id);
         size_t n = strlen(s);
-        if (n > 256) st = fail(err, err_size, 400, "\"id\" is longer than 256 bytes");
-        else if (!(r->id = malloc(n + 1))) st = fail(err, err_size, 500, "out of memory");
+        if (n > 256) st = serve_fail(err, err_size, 400, "\"id\" is longer than 256 bytes");
+        else if (!(r->id = malloc(n + 1))) st = serve_fail(err, err_size, 500, "out of memory");
         else memcpy(r->id, s, n + 1);
     }
     if (st == 0) st = fill_clips(wave, lens, r, max_batch, err, err_size);

@@ -10,21 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int fail(char *err, size_t err_size, int status, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 4, 5)))
-#endif
-    ;
-static int fail(char *err, size_t err_size, int status, const char *fmt, ...)
-{
-    if (err && err_size) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, err_size, fmt, ap);
-        va_end(ap);
-    }
-    return status;
-}
 
 int serve_model_name_ok(const char *name)
 {
@@ -44,7 +29,7 @@ static int put_model(serve_models *m, const char *name, const char *description,
         if (m->n == m->cap) {
             int cap = m->cap ? 2 * m->cap : 32;
             serve_model *items = realloc(m->items, (size_t)cap * sizeof *items);
-            if (!items) return fail(err, err_size, 500, "out of memory for the models");
+            if (!items) return serve_fail(err, err_size, 500, "out of memory for the models");
             m->items = items;
             m->cap = cap;
         }
@@ -67,7 +52,7 @@ static int finish_params(afx_params *p, const serve_limits *limits, const char *
     p->cpu_threads = 1;
     p->cuda_device = 0;
     p->max_samples = serve_max_samples(limits, p->sample_rate);
-    if (afx_params_validate(p, aerr, sizeof aerr) != AFX_OK) return fail(err, err_size, 400, "%s: %s", what, aerr);
+    if (afx_params_validate(p, aerr, sizeof aerr) != AFX_OK) return serve_fail(err, err_size, 400, "%s: %s", what, aerr);
     return 0;
 }
 
@@ -112,7 +97,7 @@ static int load_model(serve_models *m, const json_t *e, size_t i, const char *wh
                       char *err, size_t err_size)
 {
     char aerr[AFX_ERROR_MAX];
-    if (!json_is_object(e)) return fail(err, err_size, 400, "%s: models[%zu] is not an object", what, i);
+    if (!json_is_object(e)) return serve_fail(err, err_size, 400, "%s: models[%zu] is not an object", what, i);
     const json_t *name = json_object_get(e, "name"), *preset = json_object_get(e, "preset");
     const json_t *feature = json_object_get(e, "feature"), *params = json_object_get(e, "parameters");
     const json_t *desc = json_object_get(e, "description");
@@ -121,33 +106,33 @@ static int load_model(serve_models *m, const json_t *e, size_t i, const char *wh
     json_object_foreach((json_t *)e, key, v) {
         if (strcmp(key, "name") && strcmp(key, "preset") && strcmp(key, "feature") && strcmp(key, "parameters") &&
             strcmp(key, "description"))
-            return fail(err, err_size, 400, "%s: models[%zu]: unknown key \"%.64s\" (name, preset, feature, parameters, "
+            return serve_fail(err, err_size, 400, "%s: models[%zu]: unknown key \"%.64s\" (name, preset, feature, parameters, "
                         "description)", what, i, key);
     }
     if (!json_is_string(name) || !serve_model_name_ok(json_string_value(name)))
-        return fail(err, err_size, 400, "%s: models[%zu]: \"name\" must be 1..%d characters of A-Z a-z 0-9 _ . -", what, i,
+        return serve_fail(err, err_size, 400, "%s: models[%zu]: \"name\" must be 1..%d characters of A-Z a-z 0-9 _ . -", what, i,
                     SERVE_MODEL_NAME_MAX);
     const char *n = json_string_value(name);
     for (int k = 0; k < m->n; k++)
         if (!m->items[k].builtin && strcmp(m->items[k].name, n) == 0)
-            return fail(err, err_size, 400, "%s: model \"%s\" is defined twice", what, n);
+            return serve_fail(err, err_size, 400, "%s: model \"%s\" is defined twice", what, n);
     if ((preset && !json_is_string(preset)) || (feature && !json_is_string(feature)) || (desc && !json_is_string(desc)) ||
         (params && !json_is_object(params)))
-        return fail(err, err_size, 400, "%s: model \"%s\": preset, feature and description are strings, parameters an object",
+        return serve_fail(err, err_size, 400, "%s: model \"%s\": preset, feature and description are strings, parameters an object",
                     what, n);
     afx_params p;
     afx_params_init(&p);
     int fv = AFX_FEATURE_LOGMEL;
     if (feature && (fv = afx_enum_value(AFX_ENUM_FEATURE, json_string_value(feature))) < 0)
-        return fail(err, err_size, 400, "%s: model \"%s\": feature \"%.32s\" is not spectrogram, mel, logmel, db or mfcc", what,
+        return serve_fail(err, err_size, 400, "%s: model \"%s\": feature \"%.32s\" is not spectrogram, mel, logmel, db or mfcc", what,
                     n, json_string_value(feature));
     if (preset) {
         int pv = afx_enum_value(AFX_ENUM_PRESET, json_string_value(preset));
         if (pv < 0)
-            return fail(err, err_size, 400, "%s: model \"%s\": preset \"%.32s\" is not librosa, torchaudio, kaldi, whisper or tf",
+            return serve_fail(err, err_size, 400, "%s: model \"%s\": preset \"%.32s\" is not librosa, torchaudio, kaldi, whisper or tf",
                         what, n, json_string_value(preset));
         if (afx_params_preset(&p, (afx_preset)pv, (afx_feature)fv, aerr, sizeof aerr) != AFX_OK)
-            return fail(err, err_size, 400, "%s: model \"%s\": %s", what, n, aerr);
+            return serve_fail(err, err_size, 400, "%s: model \"%s\": %s", what, n, aerr);
     } else {
         p.feature = (afx_feature)fv;
     }
@@ -156,13 +141,13 @@ static int load_model(serve_models *m, const json_t *e, size_t i, const char *wh
             char text[256];
             if (strcmp(key, "backend") == 0 || strcmp(key, "max_batch") == 0 || strcmp(key, "max_samples") == 0 ||
                 strcmp(key, "cpu_threads") == 0 || strcmp(key, "cuda_device") == 0)
-                return fail(err, err_size, 400, "%s: model \"%s\": \"%s\" is set by afx serve's options, not by a model", what,
+                return serve_fail(err, err_size, 400, "%s: model \"%s\": \"%s\" is set by afx serve's options, not by a model", what,
                             n, key);
             if (scalar_text(v, text, sizeof text) != 0)
-                return fail(err, err_size, 400, "%s: model \"%s\": parameter \"%.64s\" must be a string, number or boolean",
+                return serve_fail(err, err_size, 400, "%s: model \"%s\": parameter \"%.64s\" must be a string, number or boolean",
                             what, n, key);
             if (afx_params_set(&p, key, text, aerr, sizeof aerr) != AFX_OK)
-                return fail(err, err_size, 400, "%s: model \"%s\": %s", what, n, aerr);
+                return serve_fail(err, err_size, 400, "%s: model \"%s\": %s", what, n, aerr);
         }
     }
     char label[SERVE_MODEL_NAME_MAX + 64];
@@ -181,10 +166,10 @@ int serve_models_load_json(serve_models *m, const char *text, size_t len, const 
 {
     json_error_t je;
     json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
-    if (!root) return fail(err, err_size, 400, "%s: invalid JSON at line %d column %d: %s", what, je.line, je.column, je.text);
+    if (!root) return serve_fail(err, err_size, 400, "%s: invalid JSON at line %d column %d: %s", what, je.line, je.column, je.text);
     int st = 0;
     const json_t *models = json_is_object(root) ? json_object_get(root, "models") : NULL;
-    if (!json_is_array(models)) st = fail(err, err_size, 400, "%s: expected {\"models\": [...]}", what);
+    if (!json_is_array(models)) st = serve_fail(err, err_size, 400, "%s: expected {\"models\": [...]}", what);
     for (size_t i = 0; st == 0 && i < json_array_size(models); i++)
         st = load_model(m, json_array_get(models, i), i, what, limits, err, err_size);
     json_decref(root);
@@ -194,19 +179,19 @@ int serve_models_load_json(serve_models *m, const char *text, size_t len, const 
 int serve_models_load_file(serve_models *m, const char *path, const serve_limits *limits, char *err, size_t err_size)
 {
     FILE *f = fopen(path, "rb");
-    if (!f) return fail(err, err_size, 400, "%s: cannot open: %s", path, strerror(errno));
+    if (!f) return serve_fail(err, err_size, 400, "%s: cannot open: %s", path, strerror(errno));
     size_t cap = 4096, len = 0;
     char *buf = malloc(cap);
-    int st = buf ? 0 : fail(err, err_size, 500, "out of memory");
+    int st = buf ? 0 : serve_fail(err, err_size, 500, "out of memory");
     while (st == 0) {
         if (len == cap) {
             if (cap >= ((size_t)16 << 20)) {
-                st = fail(err, err_size, 400, "%s: larger than 16 MiB", path);
+                st = serve_fail(err, err_size, 400, "%s: larger than 16 MiB", path);
                 break;
             }
             char *b = realloc(buf, cap * 2);
             if (!b) {
-                st = fail(err, err_size, 500, "out of memory");
+                st = serve_fail(err, err_size, 500, "out of memory");
                 break;
             }
             buf = b;
@@ -215,7 +200,7 @@ int serve_models_load_file(serve_models *m, const char *path, const serve_limits
         size_t got = fread(buf + len, 1, cap - len, f);
         len += got;
         if (got == 0) {
-            if (ferror(f)) st = fail(err, err_size, 400, "%s: read error", path);
+            if (ferror(f)) st = serve_fail(err, err_size, 400, "%s: read error", path);
             break;
         }
     }

@@ -18,13 +18,7 @@
 
 #include "models.h"
 
-/* Formats a message into err and returns `status`. */
-static int fail(char *err, size_t err_size, int status, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 4, 5)))
-#endif
-    ;
-static int fail(char *err, size_t err_size, int status, const char *fmt, ...)
+int serve_fail(char *err, size_t err_size, int status, const char *fmt, ...)
 {
     if (err && err_size) {
         va_list ap;
@@ -34,6 +28,7 @@ static int fail(char *err, size_t err_size, int status, const char *fmt, ...)
     }
     return status;
 }
+
 
 /* Largest afx sample rate and channel count (afx.h, afx_audio.h). */
 #define RATE_MIN 1000
@@ -99,11 +94,11 @@ int serve_parse_media_type(const char *ct, serve_media *media, char *err, size_t
     if (*s == '\0') return 0;
     size_t tn = token_len(s);
     if (tn == 0 || s[tn] != '/')
-        return fail(err, err_size, 415, "Content-Type \"%.80s\" is not a media type", ct);
+        return serve_fail(err, err_size, 415, "Content-Type \"%.80s\" is not a media type", ct);
     const char *type = s;
     const char *sub = s + tn + 1;
     size_t sn = token_len(sub);
-    if (sn == 0) return fail(err, err_size, 415, "Content-Type \"%.80s\" has no subtype", ct);
+    if (sn == 0) return serve_fail(err, err_size, 415, "Content-Type \"%.80s\" has no subtype", ct);
     s = skip_space(sub + sn);
 
     int is_l16 = word_is(type, tn, "audio") && word_is(sub, sn, "l16");
@@ -114,7 +109,7 @@ int serve_parse_media_type(const char *ct, serve_media *media, char *err, size_t
                   (word_is(type, tn, "application") &&
                    (word_is(sub, sn, "octet-stream") || word_is(sub, sn, "x-www-form-urlencoded")));
     if (!is_l16 && !is_raw && !is_file)
-        return fail(err, err_size, 415,
+        return serve_fail(err, err_size, 415,
                     "Content-Type \"%.80s\" is not accepted: send an audio file (application/octet-stream or "
                     "audio/*), raw PCM (audio/L16; rate=R or audio/x-raw; format=S16LE|F32LE; rate=R), or "
                     "multipart/form-data with an 'audio' part",
@@ -125,26 +120,26 @@ int serve_parse_media_type(const char *ct, serve_media *media, char *err, size_t
     serve_pcm pcm = is_l16 ? SERVE_PCM_S16BE : SERVE_PCM_NONE;
     char value[64];
     while (*s) {
-        if (*s != ';') return fail(err, err_size, 400, "Content-Type \"%.80s\": expected ';' before parameters", ct);
+        if (*s != ';') return serve_fail(err, err_size, 400, "Content-Type \"%.80s\": expected ';' before parameters", ct);
         s = skip_space(s + 1);
         if (*s == '\0') break; /* a trailing ';' is tolerated */
         size_t nn = token_len(s);
         if (nn == 0 || s[nn] != '=')
-            return fail(err, err_size, 400, "Content-Type \"%.80s\": malformed parameter", ct);
+            return serve_fail(err, err_size, 400, "Content-Type \"%.80s\": malformed parameter", ct);
         const char *name = s;
         s += nn + 1;
         size_t vn = 0;
         if (*s == '"') {
             s++;
             while (s[vn] && s[vn] != '"') vn++;
-            if (s[vn] != '"') return fail(err, err_size, 400, "Content-Type \"%.80s\": unterminated quote", ct);
-            if (vn >= sizeof value) return fail(err, err_size, 400, "Content-Type parameter value too long");
+            if (s[vn] != '"') return serve_fail(err, err_size, 400, "Content-Type \"%.80s\": unterminated quote", ct);
+            if (vn >= sizeof value) return serve_fail(err, err_size, 400, "Content-Type parameter value too long");
             memcpy(value, s, vn);
             value[vn] = '\0';
             s += vn + 1;
         } else {
             vn = token_len(s);
-            if (vn >= sizeof value) return fail(err, err_size, 400, "Content-Type parameter value too long");
+            if (vn >= sizeof value) return serve_fail(err, err_size, 400, "Content-Type parameter value too long");
             memcpy(value, s, vn);
             value[vn] = '\0';
             s += vn;
@@ -153,31 +148,31 @@ int serve_parse_media_type(const char *ct, serve_media *media, char *err, size_t
         if (!is_l16 && !is_raw) continue; /* parameters of file types (codecs=...) are libsndfile's business */
         if (word_is(name, nn, "rate")) {
             if (have_rate || !int_value(value, RATE_MIN, RATE_MAX, &rate))
-                return fail(err, err_size, 400, "Content-Type rate=\"%s\": expected one integer in %d..%d Hz", value,
+                return serve_fail(err, err_size, 400, "Content-Type rate=\"%s\": expected one integer in %d..%d Hz", value,
                             RATE_MIN, RATE_MAX);
             have_rate = 1;
         } else if (word_is(name, nn, "channels")) {
             if (!int_value(value, 1, CHANNELS_MAX, &channels))
-                return fail(err, err_size, 400, "Content-Type channels=\"%s\": expected an integer in 1..%d", value,
+                return serve_fail(err, err_size, 400, "Content-Type channels=\"%s\": expected an integer in 1..%d", value,
                             CHANNELS_MAX);
         } else if (is_raw && word_is(name, nn, "format")) {
             if (word_is(value, strlen(value), "s16le")) pcm = SERVE_PCM_S16LE;
             else if (word_is(value, strlen(value), "s16be")) pcm = SERVE_PCM_S16BE;
             else if (word_is(value, strlen(value), "f32le")) pcm = SERVE_PCM_F32LE;
             else
-                return fail(err, err_size, 415, "Content-Type format=\"%s\": expected S16LE, S16BE or F32LE", value);
+                return serve_fail(err, err_size, 415, "Content-Type format=\"%s\": expected S16LE, S16BE or F32LE", value);
             have_format = 1;
         } else if (word_is(name, nn, "layout") && word_is(value, strlen(value), "interleaved")) {
             /* GStreamer's only layout we take */
         } else {
-            return fail(err, err_size, 400, "Content-Type parameter \"%.*s\" is not known (rate, channels%s)", (int)nn,
+            return serve_fail(err, err_size, 400, "Content-Type parameter \"%.*s\" is not known (rate, channels%s)", (int)nn,
                         name, is_raw ? ", format" : "");
         }
     }
     if (!is_l16 && !is_raw) return 0;
     if (is_raw && !have_format)
-        return fail(err, err_size, 400, "Content-Type audio/x-raw needs format=S16LE, S16BE or F32LE");
-    if (!have_rate) return fail(err, err_size, 400, "Content-Type %.*s/%.*s needs rate=HZ", (int)tn, type, (int)sn, sub);
+        return serve_fail(err, err_size, 400, "Content-Type audio/x-raw needs format=S16LE, S16BE or F32LE");
+    if (!have_rate) return serve_fail(err, err_size, 400, "Content-Type %.*s/%.*s needs rate=HZ", (int)tn, type, (int)sn, sub);
     media->pcm = pcm;
     media->rate = (int)rate;
     media->channels = (int)channels;
@@ -200,14 +195,14 @@ int serve_kv_add(serve_kv *kv, const char *key, const char *value, char *err, si
 {
     if (!key) key = "";
     if (!value) value = "";
-    if (kv->n >= SERVE_KV_MAX) return fail(err, err_size, 413, "more than %d parameters", SERVE_KV_MAX);
+    if (kv->n >= SERVE_KV_MAX) return serve_fail(err, err_size, 413, "more than %d parameters", SERVE_KV_MAX);
     if (kv->n == kv->cap) {
         size_t cap = kv->cap ? 2 * kv->cap : 16;
         char **k = realloc(kv->keys, cap * sizeof *k);
-        if (!k) return fail(err, err_size, 500, "out of memory");
+        if (!k) return serve_fail(err, err_size, 500, "out of memory");
         kv->keys = k;
         char **v = realloc(kv->values, cap * sizeof *v);
-        if (!v) return fail(err, err_size, 500, "out of memory");
+        if (!v) return serve_fail(err, err_size, 500, "out of memory");
         kv->values = v;
         kv->cap = cap;
     }
@@ -215,7 +210,7 @@ int serve_kv_add(serve_kv *kv, const char *key, const char *value, char *err, si
     if (!k || !v) {
         free(k);
         free(v);
-        return fail(err, err_size, 500, "out of memory");
+        return serve_fail(err, err_size, 500, "out of memory");
     }
     kv->keys[kv->n] = k;
     kv->values[kv->n] = v;
@@ -257,17 +252,17 @@ int serve_kv_add_json(serve_kv *kv, const char *text, size_t len, const char *wh
 {
     json_error_t je;
     json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
-    if (!root) return fail(err, err_size, 400, "%s: invalid JSON at line %d column %d: %s", what, je.line, je.column, je.text);
+    if (!root) return serve_fail(err, err_size, 400, "%s: invalid JSON at line %d column %d: %s", what, je.line, je.column, je.text);
     int st = 0;
     if (!json_is_object(root)) {
-        st = fail(err, err_size, 400, "%s: expected a JSON object of parameters", what);
+        st = serve_fail(err, err_size, 400, "%s: expected a JSON object of parameters", what);
     } else {
         const char *key;
         json_t *v;
         json_object_foreach(root, key, v) {
             char buf[256];
             if (json_scalar_text(v, buf, sizeof buf) != 0) {
-                st = fail(err, err_size, 400, "%s: parameter \"%.64s\" must be a string, number or boolean", what, key);
+                st = serve_fail(err, err_size, 400, "%s: parameter \"%.64s\" must be a string, number or boolean", what, key);
                 break;
             }
             if ((st = serve_kv_add(kv, key, buf, err, err_size)) != 0) break;
@@ -370,9 +365,9 @@ int serve_request_params(const serve_models *models, const serve_kv *kv, const s
     for (size_t i = 0; i < kv->n; i++) {
         const char *k = kv->keys[i];
         for (size_t j = 0; j < i; j++)
-            if (strcmp(kv->keys[j], k) == 0) return fail(err, err_size, 400, "parameter \"%.64s\" is given twice", k);
+            if (strcmp(kv->keys[j], k) == 0) return serve_fail(err, err_size, 400, "parameter \"%.64s\" is given twice", k);
         if (in_list(k, SERVER_FIELDS, sizeof SERVER_FIELDS / sizeof *SERVER_FIELDS))
-            return fail(err, err_size, 400, "parameter \"%s\" is set by the server (afx serve --%s), not by a request", k,
+            return serve_fail(err, err_size, 400, "parameter \"%s\" is set by the server (afx serve --%s), not by a request", k,
                         strcmp(k, "max_samples") == 0 ? "max-clip-seconds"
                         : strcmp(k, "max_batch") == 0 ? "max-batch"
                         : strcmp(k, "cpu_threads") == 0 ? "threads-per-worker"
@@ -381,25 +376,25 @@ int serve_request_params(const serve_models *models, const serve_kv *kv, const s
         if (in_list(k, REQUEST_KEYS, sizeof REQUEST_KEYS / sizeof *REQUEST_KEYS)) continue;
         char probe[64];
         if (afx_params_get(&out->params, k, probe, sizeof probe) != AFX_OK)
-            return fail(err, err_size, 400,
+            return serve_fail(err, err_size, 400,
                         "unknown parameter \"%.64s\" (GET /v1/presets lists the afx_params fields a request may set)", k);
     }
 
     /* Base: a model, or a preset for a feature. */
     const char *model = kv_get(kv, "model"), *preset = kv_get(kv, "preset"), *feature = kv_get(kv, "feature");
-    if (model && preset) return fail(err, err_size, 400, "give either model or preset, not both");
+    if (model && preset) return serve_fail(err, err_size, 400, "give either model or preset, not both");
     if (model) {
         const serve_model *m = models ? serve_models_find(models, model) : NULL;
-        if (!m) return fail(err, err_size, 404, "model \"%.64s\" is not served (GET /v2/repository/index lists them)", model);
+        if (!m) return serve_fail(err, err_size, 404, "model \"%.64s\" is not served (GET /v2/repository/index lists them)", model);
         out->params = m->params;
     } else if (preset) {
         int pv = afx_enum_value(AFX_ENUM_PRESET, preset);
-        if (pv < 0) return fail(err, err_size, 400, "preset=\"%.64s\": expected librosa, torchaudio, kaldi, whisper or tf", preset);
+        if (pv < 0) return serve_fail(err, err_size, 400, "preset=\"%.64s\": expected librosa, torchaudio, kaldi, whisper or tf", preset);
         int fv = AFX_FEATURE_LOGMEL;
         if (feature && (fv = afx_enum_value(AFX_ENUM_FEATURE, feature)) < 0)
-            return fail(err, err_size, 400, "feature=\"%.64s\": expected spectrogram, mel, logmel, db or mfcc", feature);
+            return serve_fail(err, err_size, 400, "feature=\"%.64s\": expected spectrogram, mel, logmel, db or mfcc", feature);
         if (afx_params_preset(&out->params, (afx_preset)pv, (afx_feature)fv, aerr, sizeof aerr) != AFX_OK)
-            return fail(err, err_size, 400, "%s", aerr);
+            return serve_fail(err, err_size, 400, "%s", aerr);
     }
 
     /* Every field given by name overrides the base (feature included, which a preset already used). */
@@ -407,14 +402,14 @@ int serve_request_params(const serve_models *models, const serve_kv *kv, const s
         const char *k = kv->keys[i], *v = kv->values[i];
         if (in_list(k, REQUEST_KEYS, sizeof REQUEST_KEYS / sizeof *REQUEST_KEYS)) continue;
         if (strcmp(k, "feature") == 0 && preset) continue;
-        if (afx_params_set(&out->params, k, v, aerr, sizeof aerr) != AFX_OK) return fail(err, err_size, 400, "%s", aerr);
+        if (afx_params_set(&out->params, k, v, aerr, sizeof aerr) != AFX_OK) return serve_fail(err, err_size, 400, "%s", aerr);
     }
 
     const char *format = kv_get(kv, "format");
     if (format) {
         if (strcmp(format, "npy") == 0) out->format = SERVE_FORMAT_NPY;
         else if (strcmp(format, "json") == 0) out->format = SERVE_FORMAT_JSON;
-        else return fail(err, err_size, 400, "format=\"%.64s\": expected npy or json", format);
+        else return serve_fail(err, err_size, 400, "format=\"%.64s\": expected npy or json", format);
     }
     const char *first = kv_get(kv, "first_clip_index");
     if (first) {
@@ -422,7 +417,7 @@ int serve_request_params(const serve_models *models, const serve_kv *kv, const s
         errno = 0;
         unsigned long long u = strtoull(first, &end, 10);
         if (!isdigit((unsigned char)first[0]) || errno || *end != '\0')
-            return fail(err, err_size, 400, "first_clip_index=\"%.64s\": expected an unsigned 64-bit integer", first);
+            return serve_fail(err, err_size, 400, "first_clip_index=\"%.64s\": expected an unsigned 64-bit integer", first);
         out->first_clip_index = (uint64_t)u;
     }
 
@@ -433,15 +428,15 @@ int serve_request_params(const serve_models *models, const serve_kv *kv, const s
     p->cuda_device = 0;
     p->max_samples = serve_max_samples(limits, p->sample_rate > 0 ? p->sample_rate : 1);
     if (p->fixed_length > p->max_samples)
-        return fail(err, err_size, 400, "fixed_length=%" PRId64 " is longer than the server's limit of %" PRId64
+        return serve_fail(err, err_size, 400, "fixed_length=%" PRId64 " is longer than the server's limit of %" PRId64
                     " samples (%g s at %d Hz)", p->fixed_length, p->max_samples, limits->max_clip_seconds, p->sample_rate);
     out->key = serve_params_key(p);
-    if (!out->key) return fail(err, err_size, 500, "out of memory");
+    if (!out->key) return serve_fail(err, err_size, 500, "out of memory");
     if (cache && cache_has(cache, out->key)) return 0;
     if (afx_params_validate(p, aerr, sizeof aerr) != AFX_OK) {
         free(out->key);
         out->key = NULL;
-        return fail(err, err_size, 400, "%s", aerr);
+        return serve_fail(err, err_size, 400, "%s", aerr);
     }
     if (cache) cache_add(cache, out->key);
     return 0;
@@ -476,14 +471,14 @@ int serve_parse_size_header(const char *value, size_t max, size_t *out, const ch
 {
     const char *s = value;
     if (!s || !isdigit((unsigned char)*s))
-        return fail(err, err_size, 400, "%s: \"%.40s\" is not a non-negative integer", name, value ? value : "");
+        return serve_fail(err, err_size, 400, "%s: \"%.40s\" is not a non-negative integer", name, value ? value : "");
     uint64_t v = 0;
     for (; isdigit((unsigned char)*s); s++) {
-        if (v > (UINT64_MAX - 9) / 10) return fail(err, err_size, 400, "%s: \"%.40s\" is too large", name, value);
+        if (v > (UINT64_MAX - 9) / 10) return serve_fail(err, err_size, 400, "%s: \"%.40s\" is too large", name, value);
         v = v * 10 + (uint64_t)(*s - '0');
     }
-    if (*s != '\0') return fail(err, err_size, 400, "%s: \"%.40s\" is not a non-negative integer", name, value);
-    if (v > max) return fail(err, err_size, 400, "%s: %" PRIu64 " exceeds %zu", name, v, max);
+    if (*s != '\0') return serve_fail(err, err_size, 400, "%s: \"%.40s\" is not a non-negative integer", name, value);
+    if (v > max) return serve_fail(err, err_size, 400, "%s: %" PRIu64 " exceeds %zu", name, v, max);
     *out = (size_t)v;
     return 0;
 }

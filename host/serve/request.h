@@ -20,6 +20,13 @@
 
 #include "afx.h"
 
+/** Formats a message into err (NULL or size 0: nothing) and returns `status`: every parser's error path. */
+int serve_fail(char *err, size_t err_size, int status, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 4, 5)))
+#endif
+    ;
+
 struct serve_models;
 
 /** Size of the message buffers the server passes to these functions. */
