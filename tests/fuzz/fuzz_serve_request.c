@@ -12,12 +12,13 @@
  *   5  models file                     serve_models_load_json
  * On success the results are checked against the parsers' documented guarantees (a violation traps).
  *
- * Build: the fuzz build of tests/fuzz links host/serve's afx_serve_parse library to it; or by hand:
+ * Build: scripts/fuzz (tests/fuzz/fuzz_serve_request.cmake adds the parsers to the target); or by hand:
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude -Ihost/serve tests/fuzz/fuzz_serve_request.c \
  *     host/serve/request.c host/serve/infer.c host/serve/models.c build/libafx.a -lkissfft-float -lsndfile -lsoxr \
  *     -ljansson -lm \
  *     -o fuzz_serve_request && ./fuzz_serve_request -max_total_time=60 tests/fuzz/corpus/serve_request
  */
+#define _POSIX_C_SOURCE 200809L /* strtok_r */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
