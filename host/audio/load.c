@@ -204,9 +204,15 @@ static afx_status seek_to_start(job *j, char *err, size_t err_size)
     return st;
 }
 
-/* In-place float32 mean of the channels (librosa.to_mono), n frames. */
+/* In-place float32 mean of the channels (librosa.to_mono), n frames. Stereo, the common case, has its own
+ * loop without the inner channel loop (the same operations in the same order, so the same bits): the
+ * general loop costs about a tenth of a corpus job's time on 44.1 kHz stereo files. */
 static void downmix_block(float *x, size_t n, int ch)
 {
+    if (ch == 2) {
+        for (size_t i = 0; i < n; ++i) x[i] = ((0.0f + x[2 * i]) + x[2 * i + 1]) / 2.0f;
+        return;
+    }
     for (size_t i = 0; i < n; ++i) {
         float acc = 0.0f;
         for (int c = 0; c < ch; ++c) acc += x[i * (size_t)ch + (size_t)c];
