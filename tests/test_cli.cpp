@@ -153,6 +153,36 @@ TEST(CliPreset, PresetThenOverridesMatchLibrary) {
     expect_matches_library(p, {"--preset", "tf", "--feature", "mfcc", "--dct-norm", "ortho", "--layout", "ft"}, clips);
 }
 
+TEST(CliExtract, NormUnbiasedMatchesLibrary) {
+    auto clips = pick_clips(2);
+    ASSERT_GE(clips.size(), 2u);
+    afx_params p = defaults();
+    p.normalize = AFX_NORM_FEATURE;
+    p.norm_unbiased = 1;
+    expect_matches_library(p, {"--normalize", "feature", "--norm-unbiased"}, clips);
+    p.norm_unbiased = 0;
+    expect_matches_library(p, {"--norm-unbiased", "--normalize", "feature", "--no-norm-unbiased"}, clips);
+}
+
+// --max-duration reaches the loader: a clip longer than the limit fails with its name and the limit, the
+// others are written, and 0 lifts the limit.
+TEST(CliExtract, MaxDurationRefusesLongerClips) {
+    auto clips = pick_clips(2);
+    ASSERT_GE(clips.size(), 2u);
+    TempDir t;
+    const fs::path out = t.path() / "o";
+    RunResult r = run_afx({"extract", "-q", "--max-duration", "0.001", clips[0].string(), "-o", out.string()}, t.path());
+    EXPECT_EQ(r.code, 1) << r.err;
+    EXPECT_NE(r.err.find(clips[0].filename().string()), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("max_duration_seconds = 0.001"), std::string::npos) << r.err;
+    EXPECT_FALSE(fs::exists(npy_path(out, clips[0])));
+    r = run_afx({"extract", "-q", "--max-duration", "0", clips[0].string(), "-o", out.string()}, t.path());
+    EXPECT_EQ(r.code, 0) << r.err;
+    EXPECT_TRUE(fs::exists(npy_path(out, clips[0])));
+    r = run_afx({"extract", "-q", "--max-duration", "-1", clips[0].string(), "-o", out.string()}, t.path());
+    EXPECT_EQ(r.code, 2) << r.err;
+}
+
 TEST(CliPreset, UnknownOrUnsupportedPresetExit2) {
     auto clips = pick_clips(1);
     ASSERT_GE(clips.size(), 1u);
@@ -476,13 +506,15 @@ const std::vector<std::string> kLongOptions = {
     "db-multiplier", "ref", "amin", "top-db", "n-mfcc", "mfcc-log", "lifter", "mfcc-energy", "no-raw-energy",
     "energy-floor", "normalize", "no-norm-vars", "norm-eps", "time-masks", "time-mask-param", "freq-masks",
     "freq-mask-param", "mask-value", "pool", "layout",
-    // issue 3 and 4 additions
+    // presets, peer-library conventions, CUDA
     "preset", "cuda-device", "no-remove-dc", "no-round-pow2", "drop-last-frame", "no-drop-last-frame",
     "mel-linspace-freqs", "no-mel-linspace-freqs", "allow-empty-mel", "no-allow-empty-mel", "log-range", "out-scale",
     "out-bias", "dct-norm", "no-mfcc-energy", "raw-energy",
     // the corpus job
     "files-from", "manifest", "root", "fixed-length", "clip-seconds", "format", "shard-size", "force", "report",
-    "jobs", "shard", "shards", "progress", "progress-every"};
+    "jobs", "shard", "shards", "progress", "progress-every", "max-duration",
+    // normalization variance
+    "norm-unbiased", "no-norm-unbiased"};
 
 // Option table of a help text: option name -> its line (lines that start with spaces then '-').
 std::map<std::string, std::string> help_options(const std::string &help) {

@@ -30,7 +30,7 @@
 
 enum {
     ID_OUTPUT = 1, ID_FORMAT, ID_SHARD_SIZE, ID_FORCE, ID_REPORT, ID_FILES_FROM, ID_MANIFEST, ID_ROOT,
-    ID_FIXED_LENGTH, ID_CLIP_SECONDS, ID_JOBS, ID_SHARD, ID_SHARDS, ID_PROGRESS, ID_PROGRESS_EVERY, ID_QUIET
+    ID_FIXED_LENGTH, ID_CLIP_SECONDS, ID_MAX_DURATION, ID_JOBS, ID_SHARD, ID_SHARDS, ID_PROGRESS, ID_PROGRESS_EVERY, ID_QUIET
 };
 
 #define CMD(n, s, id_, mv, def, h)                                                                          \
@@ -45,6 +45,8 @@ static const cli_option EXTRACT_OPTIONS[] = {
         "output names are paths relative to DIR; a manifest's relative paths resolve against it"),
     CMD("fixed-length", 0, ID_FIXED_LENGTH, "N", "0: off", "pad with zeros or cut every clip to N samples"),
     CMD("clip-seconds", 0, ID_CLIP_SECONDS, "S", "0: off", "same in seconds at --sample-rate (N = round(S * rate))"),
+    CMD("max-duration", 0, ID_MAX_DURATION, "S", "14400",
+        "refuse a clip longer than S seconds (read from the header before decoding; 0 = no limit)"),
 
     {.kind = OPT_HEADING, .name = "Outputs"},
     CMD("output", 'o', ID_OUTPUT, "DIR", NULL, "output folder, created if missing (required)"),
@@ -148,6 +150,7 @@ static int on_option(void *ctx, const cli_option *o, const char *arg)
             return -1;
         a->fixed_length = 0;
         return 0;
+    case ID_MAX_DURATION: return afx_cli_parse_seconds(o->name, arg, &c->max_duration);
     case ID_JOBS:
         if (afx_cli_parse_int(o->name, arg, &c->jobs) != 0)
             return -1;
@@ -248,6 +251,7 @@ int afx_cmd_extract(int argc, char **argv)
     a.cfg.shard_count = 1;
     a.cfg.progress = AFX_PROGRESS_AUTO;
     a.cfg.progress_every = 30.0;
+    a.cfg.max_duration = -1.0;
     int first = 0;
     int r = afx_cli_parse(argc, argv, EXTRACT_OPTIONS, N_EXTRACT_OPTIONS, &p, on_option, &a, &first);
     if (r != 0) {

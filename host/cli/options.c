@@ -111,6 +111,8 @@ static const cli_option PARAM_OPTIONS[] = {
     HEADING("Post-processing"),
     ENUM_OPT("normalize", normalize, AFX_ENUM_NORMALIZE, 0, "per-clip normalization"),
     SET_INT("no-norm-vars", norm_vars, 0, "normalize the mean only, not the variance"),
+    SET_INT("norm-unbiased", norm_unbiased, 1, "variance over n - 1 values (torch.std's default)"),
+    SET_INT("no-norm-unbiased", norm_unbiased, 0, "variance over n values (numpy, librosa, Kaldi)"),
     FLOAT_OPT("norm-eps", norm_eps, "X", "(x - mean) / sqrt(var + eps)"),
     INT_OPT("time-masks", n_time_masks, "N", "SpecAugment time masks per clip"),
     INT_OPT("time-mask-param", time_mask_param, "T", "widest time mask in frames"),

@@ -281,6 +281,7 @@ static afx_status decode_clip(job_run *r, afx_audio_decoder *dec, int64_t i, afx
     o.downmix = 1;
     o.offset_seconds = it->offset;
     o.duration_seconds = it->duration;
+    if (r->cfg->max_duration >= 0.0) o.max_duration_seconds = r->cfg->max_duration;
     if (strcmp(it->path, "-") == 0) {
         size_t size = 0;
         void *data = read_stdin(&size, err, err_size);

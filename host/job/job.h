@@ -67,6 +67,8 @@ typedef struct afx_job_config {
     afx_job_progress progress;
     double progress_every;     /* seconds between plain progress lines */
     const char *report_path;   /* --report FILE.json (NULL: none) */
+    double max_duration;       /* --max-duration: afx_audio_options.max_duration_seconds (< 0: the library's
+                                  default, 4 h; 0: no limit) */
     int pipeline;              /* 1: decode threads feed one compute thread (afx_plan_execute_batches); set for
                                   CUDA, and by tests for the CPU backend. 0: each worker has its own plan. */
 } afx_job_config;
