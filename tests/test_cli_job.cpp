@@ -437,6 +437,60 @@ TEST(JobLength, FixedLengthAndClipSecondsPadOrCut) {
 // Parallelism
 // ------------------------------------------------------------------------------------------------
 
+// 16-bit files at the target rate are decoded as int16 with their channels and downmixed by the library
+// (keep_int16); others come as float32 mono. Every output must equal the float32 path's (reference(): the
+// loader's default float decoding, downmix and resampling, then the library alone), for batches of int16
+// stereo only, of mono only, and of both kinds mixed with a file that needs resampling.
+TEST(JobInputs, SixteenBitSourcesAtTheTargetRateEqualTheFloatPath) {
+    TempDir t;
+    const fs::path dir = t.path() / "in";
+    fs::create_directories(dir);
+    std::vector<fs::path> files;
+    uint32_t x = 77u;
+    auto noise = [&]() { x = x * 1664525u + 1013904223u; return (int)(x >> 20) - 2048; };
+    for (int k = 0; k < 6; k++) {
+        const int channels = k < 3 ? 2 : 1, rate = k == 4 ? 22050 : 16000;
+        const size_t frames = (size_t)(rate * (1.0 + 0.3 * k));
+        std::vector<int16_t> s(frames * (size_t)channels);
+        for (size_t i = 0; i < frames; i++)
+            for (int c = 0; c < channels; c++)
+                s[i * (size_t)channels + (size_t)c] =
+                    (int16_t)(9000.0 * std::sin(0.01 * (double)i * (1.0 + c + k)) + noise());
+        char name[32];
+        std::snprintf(name, sizeof name, "s%d.wav", k);
+        std::ofstream f(dir / name, std::ios::binary);
+        auto u32 = [&](uint32_t v) { for (int b = 0; b < 4; b++) f.put((char)((v >> (8 * b)) & 0xFF)); };
+        auto u16 = [&](uint16_t v) { for (int b = 0; b < 2; b++) f.put((char)((v >> (8 * b)) & 0xFF)); };
+        const uint32_t bytes = (uint32_t)(s.size() * 2);
+        f.write("RIFF", 4); u32(36 + bytes); f.write("WAVE", 4);
+        f.write("fmt ", 4); u32(16); u16(1); u16((uint16_t)channels); u32((uint32_t)rate);
+        u32((uint32_t)(rate * 2 * channels)); u16((uint16_t)(2 * channels)); u16(16);
+        f.write("data", 4); u32(bytes);
+        for (int16_t v : s) u16((uint16_t)v);
+        f.close();
+        files.push_back(dir / name);
+    }
+    afx_params p = defaults();
+    p.feature = AFX_FEATURE_MFCC;
+    p.normalize = AFX_NORM_UTTERANCE;
+    // batch 3: [stereo x3] int16, [mono, mono 22.05 kHz, mono] mixed; batch 6: all mixed; batch 1: one each
+    for (const char *batch : {"3", "6", "1"}) {
+        SCOPED_TRACE(std::string("--batch-size ") + batch);
+        const fs::path out = t.path() / (std::string("o") + batch);
+        RunResult r = run_afx({"extract", "-q", "--jobs", "1", "--batch-size", batch, "--feature", "mfcc", "--normalize",
+                               "utterance", dir.string(), "-o", out.string()}, t.path());
+        ASSERT_EQ(r.code, 0) << r.err;
+        for (size_t k = 0; k < files.size(); k++) {
+            Npy npy;
+            std::string why;
+            ASSERT_TRUE(read_npy(out / files[k].filename().replace_extension(".npy"), &npy, &why)) << why;
+            Reference ref = reference(p, files[k], k);
+            EXPECT_EQ(npy.shape, ref.shape) << files[k];
+            EXPECT_TRUE(bit_equal(npy.data, ref.data)) << files[k] << " differs from the float32 path";
+        }
+    }
+}
+
 // --jobs, --batch-size and the pipeline mode (decode threads + one compute thread, the CUDA path, run here
 // on the CPU backend) give the same bytes; dither and masks are keyed by the global clip index.
 TEST(JobParallel, JobsBatchSizeAndPipelineAreInvisible) {

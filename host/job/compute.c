@@ -117,11 +117,13 @@ static afx_status ctx_fit(compute_ctx *x, int64_t needed, char *err, size_t err_
 typedef struct batch {
     int64_t first;        /* global index of clip 0 */
     int count;
-    const float **samples; /* [count] (NULL when not decoded) */
-    int64_t *lengths;     /* [count] */
+    const void **samples; /* [count] (NULL when not decoded), in `format` with `n_channels` interleaved */
+    int64_t *lengths;     /* [count] samples per channel */
     int *decoded;         /* [count] 1 when the clip takes part */
+    afx_sample_format format; /* F32 mono (decoded, downmixed, resampled), or S16 with the files' channels */
+    int n_channels;
     struct batch *next;   /* pipeline queue link */
-    float **owned;        /* pipeline: malloc'd copies; workers: NULL */
+    void **owned;         /* pipeline: malloc'd copies; workers: NULL */
 } batch;
 
 /* The message for a refused clip b: the plan's message when it is about this clip, else the clip run alone. */
@@ -136,7 +138,7 @@ static void refused_message(compute_ctx *x, const batch *bt, int b, char *msg, s
     }
     const void *clips[1] = {bt->samples[b]};
     int64_t lengths[1] = {bt->lengths[b]}, nf = 0;
-    afx_input in = {.format = AFX_SAMPLE_F32, .n_channels = 1, .clips = clips, .lengths = lengths, .n_clips = 1,
+    afx_input in = {.format = bt->format, .n_channels = bt->n_channels, .clips = clips, .lengths = lengths, .n_clips = 1,
                     .first_clip_index = (uint64_t)(bt->first + b)};
     int64_t maxf = 0;
     afx_plan_output_shape(x->plan, &in, NULL, &maxf);
@@ -193,7 +195,7 @@ static void compute_batch(compute_ctx *x, const batch *bt)
                 afx_run_fail_clip(x->r, bt->first + b, err);
         return;
     }
-    afx_input in = {.format = AFX_SAMPLE_F32, .n_channels = 1, .clips = (const void *const *)bt->samples,
+    afx_input in = {.format = bt->format, .n_channels = bt->n_channels, .clips = (const void *const *)bt->samples,
                     .lengths = bt->lengths, .n_clips = bt->count, .first_clip_index = (uint64_t)bt->first};
     int64_t max_frames = 0;
     afx_status s = afx_plan_output_shape(x->plan, &in, NULL, &max_frames);
@@ -267,8 +269,8 @@ static void *read_stdin(size_t *size, char *err, size_t err_size)
 }
 
 /* Decodes clip i with the thread's decoder. The clip borrows the decoder's memory. AFX_OK or err. */
-static afx_status decode_clip(job_run *r, afx_audio_decoder *dec, int64_t i, afx_audio_clip *clip, char *err,
-                              size_t err_size)
+static afx_status decode_clip(job_run *r, afx_audio_decoder *dec, int64_t i, int keep_int16, afx_audio_clip *clip,
+                              char *err, size_t err_size)
 {
     const afx_job_item *it = &r->items.v[i];
     if (it->error != NULL) {
@@ -281,6 +283,7 @@ static afx_status decode_clip(job_run *r, afx_audio_decoder *dec, int64_t i, afx
     o.downmix = 1;
     o.offset_seconds = it->offset;
     o.duration_seconds = it->duration;
+    o.keep_int16 = keep_int16;
     if (r->cfg->max_duration >= 0.0) o.max_duration_seconds = r->cfg->max_duration;
     if (strcmp(it->path, "-") == 0) {
         size_t size = 0;
@@ -294,8 +297,83 @@ static afx_status decode_clip(job_run *r, afx_audio_decoder *dec, int64_t i, afx
     return afx_audio_decoder_load_file(dec, it->path, &o, clip, err, err_size);
 }
 
-/* Grows buf to n floats. */
-static int reserve_exact(float **buf, size_t *cap, int64_t n) { return afx_run_reserve(buf, cap, (size_t)(n > 0 ? n : 1)); }
+/* Bytes of a decoded clip's samples. */
+static size_t clip_bytes(const afx_audio_clip *c)
+{
+    return c->sample_format == AFX_SAMPLE_S16 ? sizeof(int16_t) * (size_t)c->n_samples * (size_t)c->n_channels
+                                              : sizeof(float) * (size_t)c->n_samples * (size_t)c->n_channels;
+}
+
+/* Grows a byte buffer to n bytes (at least 1). 0 or -1. */
+static int reserve_bytes(void **buf, size_t *cap, size_t n)
+{
+    if (n == 0)
+        n = 1;
+    if (n <= *cap)
+        return 0;
+    void *p = realloc(*buf, n);
+    if (p == NULL)
+        return -1;
+    *buf = p;
+    *cap = n;
+    return 0;
+}
+
+/*
+ * Decodes clip first + b of a batch into (*buf, *cap): 16-bit PCM files that need no resampling stay int16
+ * with their channels (keep_int16: half the memory and, on the CUDA backend, half the PCIe bytes; the library
+ * downmixes them to the same bits, see afx_audio.h), everything else is float32 mono. The batch takes one
+ * format: the first clip's; a clip that comes in another format (or with another channel count) makes the
+ * whole batch float32 mono (settle_batch decodes its int16 clips again). Returns 1 if decoded, 0 if failed.
+ */
+static int decode_into(job_run *r, afx_audio_decoder *dec, batch *bt, int b, int keep_int16, void **buf,
+                       size_t *cap, int *mixed)
+{
+    char err[AFX_ERROR_MAX];
+    afx_audio_clip clip;
+    afx_status s = decode_clip(r, dec, bt->first + b, keep_int16, &clip, err, sizeof err);
+    bt->decoded[b] = 0;
+    bt->samples[b] = NULL;
+    bt->lengths[b] = 0;
+    if (s != AFX_OK) {
+        afx_run_fail_clip(r, bt->first + b, err);
+        return 0;
+    }
+    if (reserve_bytes(buf, cap, clip_bytes(&clip)) != 0) {
+        afx_run_fail_clip(r, bt->first + b, "out of memory for the samples");
+        return 0;
+    }
+    if (clip.n_samples > 0)
+        memcpy(*buf, clip.sample_format == AFX_SAMPLE_S16 ? (const void *)clip.samples_s16 : (const void *)clip.samples,
+               clip_bytes(&clip));
+    int ch = clip.n_samples > 0 ? clip.n_channels : bt->n_channels;
+    afx_sample_format f = clip.n_samples > 0 ? clip.sample_format : bt->format;
+    if (bt->n_channels == 0) { /* the batch's first clip */
+        bt->format = f;
+        bt->n_channels = ch > 0 ? ch : 1;
+    } else if (f != bt->format || ch != bt->n_channels) {
+        *mixed = 1;
+    }
+    bt->samples[b] = *buf;
+    bt->lengths[b] = clip.n_samples;
+    bt->decoded[b] = 1;
+    return 1;
+}
+
+/* A mixed batch (see decode_into) is decoded again as float32 mono: rare (a corpus of one kind of file never
+ * mixes), and simpler than keeping each clip's format. */
+static void settle_batch(job_run *r, afx_audio_decoder *dec, batch *bt, void **bufs, size_t *caps, int mixed)
+{
+    if (!mixed)
+        return;
+    bt->format = AFX_SAMPLE_F32;
+    bt->n_channels = 1;
+    for (int b = 0; b < bt->count; b++) {
+        int again = 0;
+        if (bt->decoded[b])
+            decode_into(r, dec, bt, b, 0, &bufs[b], &caps[b], &again);
+    }
+}
 
 /* ---------------------------------------------------------------------------------------------- */
 /* Workers mode (CPU)                                                                             */
@@ -307,9 +385,9 @@ typedef struct worker {
     compute_ctx *long_ctx;       /* shared all-cores plan, NULL when jobs == 1 */
     pthread_mutex_t *long_mu;
     afx_audio_decoder *dec;
-    float **bufs;                /* [max_batch] sample copies (the decoder lends one clip at a time) */
-    size_t *caps;
-    const float **samples;
+    void **bufs;                 /* [max_batch] sample copies (the decoder lends one clip at a time) */
+    size_t *caps;                /* their sizes in bytes */
+    const void **samples;
     int64_t *lengths;
     int *decoded;
 } worker;
@@ -323,31 +401,16 @@ static void *worker_main(void *arg)
     int64_t long_samples = (int64_t)LONG_CLIP_SECONDS * r->params.sample_rate;
     while (take_batch(r, &first, &count)) {
         batch bt = {.first = first, .count = count, .samples = w->samples, .lengths = w->lengths,
-                    .decoded = w->decoded};
+                    .decoded = w->decoded, .format = AFX_SAMPLE_F32, .n_channels = 0};
+        int mixed = 0;
+        for (int b = 0; b < count; b++)
+            decode_into(r, w->dec, &bt, b, 1, &w->bufs[b], &w->caps[b], &mixed);
+        settle_batch(r, w->dec, &bt, w->bufs, w->caps, mixed);
         for (int b = 0; b < count; b++) {
-            char err[AFX_ERROR_MAX];
-            afx_audio_clip clip;
-            afx_status s = decode_clip(r, w->dec, first + b, &clip, err, sizeof err);
-            w->decoded[b] = 0;
-            w->samples[b] = NULL;
-            w->lengths[b] = 0;
-            if (s != AFX_OK) {
-                afx_run_fail_clip(r, first + b, err);
-                continue;
-            }
-            if (reserve_exact(&w->bufs[b], &w->caps[b], clip.n_samples) != 0) {
-                afx_run_fail_clip(r, first + b, "out of memory for the samples");
-                continue;
-            }
-            if (clip.n_samples > 0)
-                memcpy(w->bufs[b], clip.samples, sizeof(float) * (size_t)clip.n_samples);
-            w->samples[b] = w->bufs[b];
-            w->lengths[b] = clip.n_samples;
-            w->decoded[b] = 1;
-            if (w->long_ctx != NULL && clip.n_samples >= long_samples && r->params.fixed_length == 0) {
+            if (w->decoded[b] && w->long_ctx != NULL && w->lengths[b] >= long_samples && r->params.fixed_length == 0) {
                 /* Alone on the all-cores plan; same results (batching and threads change nothing). */
                 batch one = {.first = first + b, .count = 1, .samples = &w->samples[b], .lengths = &w->lengths[b],
-                             .decoded = &w->decoded[b]};
+                             .decoded = &w->decoded[b], .format = bt.format, .n_channels = bt.n_channels};
                 pthread_mutex_lock(w->long_mu);
                 compute_batch(w->long_ctx, &one);
                 pthread_mutex_unlock(w->long_mu);
@@ -418,23 +481,20 @@ static void *decoder_main(void *arg)
         }
         bt->first = first;
         bt->count = count;
+        bt->format = AFX_SAMPLE_F32;
+        bt->n_channels = 0;
+        size_t *caps = calloc((size_t)count, sizeof *caps);
+        int mixed = 0;
         for (int b = 0; b < count; b++) {
-            afx_audio_clip clip;
-            if (decode_clip(r, dec, first + b, &clip, err, sizeof err) != AFX_OK) {
-                afx_run_fail_clip(r, first + b, err);
+            if (caps == NULL) {
+                afx_run_fail_clip(r, first + b, "out of memory for a batch");
                 continue;
             }
-            bt->owned[b] = malloc(sizeof(float) * (size_t)(clip.n_samples > 0 ? clip.n_samples : 1));
-            if (bt->owned[b] == NULL) {
-                afx_run_fail_clip(r, first + b, "out of memory for the samples");
-                continue;
-            }
-            if (clip.n_samples > 0)
-                memcpy(bt->owned[b], clip.samples, sizeof(float) * (size_t)clip.n_samples);
-            bt->samples[b] = bt->owned[b];
-            bt->lengths[b] = clip.n_samples;
-            bt->decoded[b] = 1;
+            decode_into(r, dec, bt, b, 1, &bt->owned[b], &caps[b], &mixed);
         }
+        if (caps != NULL)
+            settle_batch(r, dec, bt, bt->owned, caps, mixed);
+        free(caps);
         pthread_mutex_lock(&pl->mu);
         while (pl->queued >= pl->capacity)
             pthread_cond_wait(&pl->not_full, &pl->mu);
@@ -511,8 +571,9 @@ static void *compute_main(void *arg)
         int ok_shapes = fit == AFX_OK;
         for (int k = 0; k < n && ok_shapes; k++) {
             batch *bt = group[k];
-            in[k] = (afx_input){.format = AFX_SAMPLE_F32, .n_channels = 1, .clips = (const void *const *)bt->samples,
-                                .lengths = bt->lengths, .n_clips = bt->count, .first_clip_index = (uint64_t)bt->first};
+            in[k] = (afx_input){.format = bt->format, .n_channels = bt->n_channels,
+                                .clips = (const void *const *)bt->samples, .lengths = bt->lengths,
+                                .n_clips = bt->count, .first_clip_index = (uint64_t)bt->first};
             int64_t max_frames = 0;
             ok_shapes = frames[k] != NULL && afx_plan_output_shape(x->plan, &in[k], NULL, &max_frames) == AFX_OK &&
                         afx_run_reserve(&outs[k], &caps[k], afx_plan_output_size(x->plan, bt->count, max_frames)) == 0;
