@@ -234,41 +234,6 @@ static int take_batch(job_run *r, int64_t *first, int *count)
     return got;
 }
 
-/* Reads standard input whole (the "-" input). malloc'd, NULL with err. */
-static void *read_stdin(size_t *size, char *err, size_t err_size)
-{
-    size_t cap = 1 << 20, n = 0;
-    char *buf = malloc(cap);
-    while (buf != NULL) {
-        if (n == cap) {
-            char *b = realloc(buf, cap * 2);
-            if (b == NULL) {
-                free(buf);
-                buf = NULL;
-                break;
-            }
-            buf = b;
-            cap *= 2;
-        }
-        ssize_t got = read(STDIN_FILENO, buf + n, cap - n);
-        if (got < 0 && errno == EINTR)
-            continue;
-        if (got < 0) {
-            snprintf(err, err_size, "standard input: %s", strerror(errno));
-            free(buf);
-            return NULL;
-        }
-        if (got == 0)
-            break;
-        n += (size_t)got;
-    }
-    if (buf == NULL)
-        snprintf(err, err_size, "standard input: out of memory");
-    *size = n;
-    return buf;
-}
-
-/* Decodes clip i with the thread's decoder. The clip borrows the decoder's memory. AFX_OK or err. */
 static afx_status decode_clip(job_run *r, afx_audio_decoder *dec, int64_t i, int keep_int16, afx_audio_clip *clip,
                               char *err, size_t err_size)
 {
@@ -285,16 +250,9 @@ static afx_status decode_clip(job_run *r, afx_audio_decoder *dec, int64_t i, int
     o.duration_seconds = it->duration;
     o.keep_int16 = keep_int16;
     if (r->cfg->max_duration >= 0.0) o.max_duration_seconds = r->cfg->max_duration;
-    if (strcmp(it->path, "-") == 0) {
-        size_t size = 0;
-        void *data = read_stdin(&size, err, err_size);
-        if (data == NULL)
-            return AFX_ERR_IO;
-        afx_status s = afx_audio_decoder_load_memory(dec, data, size, "standard input", &o, clip, err, err_size);
-        free(data);
-        return s;
-    }
-    return afx_audio_decoder_load_file(dec, it->path, &o, clip, err, err_size);
+    /* "-": standard input, which the loader reads whole into memory as any pipe (up to max_stream_bytes). */
+    const char *path = strcmp(it->path, "-") == 0 ? "/dev/stdin" : it->path;
+    return afx_audio_decoder_load_file(dec, path, &o, clip, err, err_size);
 }
 
 /* Bytes of a decoded clip's samples. */
