@@ -196,6 +196,56 @@ TEST(AudioFormats, AllowedContainersRoundTrip)
     }
 }
 
+// 16-bit PCM is read as codes and widened by afx (libsndfile's float read goes 8 KB at a time). The
+// result must be libsndfile's own sf_readf_float, bit for bit: three channels, the extreme codes, more
+// frames than one decode block, little-endian (WAV), big-endian (AIFF) and FLAC; interleaved at the
+// file's rate, downmixed, and from an offset that is not a block boundary.
+TEST(AudioFormats, Pcm16FloatEqualsLibsndfile)
+{
+    TempDir dir;
+    const int rate = 16000, ch = 3, n = 70001;
+    std::vector<int16_t> codes(static_cast<size_t>(n) * ch);
+    std::mt19937 rng(1616u);
+    SCOPED_TRACE("seed=1616");
+    for (auto &c : codes) c = static_cast<int16_t>(rng());
+    codes[0] = -32768, codes[1] = 32767, codes[2] = 0, codes[3] = -1, codes[4] = 1;
+    for (const auto &k : {std::make_pair("p.wav", SF_FORMAT_WAV), std::make_pair("p.aiff", SF_FORMAT_AIFF),
+                          std::make_pair("p.flac", SF_FORMAT_FLAC)}) {
+        SCOPED_TRACE(k.first);
+        const std::string path = dir.file(k.first);
+        SF_INFO info{};
+        info.samplerate = rate;
+        info.channels = ch;
+        info.format = k.second | SF_FORMAT_PCM_16;
+        SNDFILE *sf = sf_open(path.c_str(), SFM_WRITE, &info);
+        ASSERT_NE(sf, nullptr) << sf_strerror(nullptr);
+        ASSERT_EQ(sf_writef_short(sf, codes.data(), n), n);
+        ASSERT_EQ(sf_close(sf), 0);
+
+        SF_INFO rinfo{};
+        sf = sf_open(path.c_str(), SFM_READ, &rinfo);
+        ASSERT_NE(sf, nullptr) << sf_strerror(nullptr);
+        std::vector<float> ref(codes.size());
+        ASSERT_EQ(sf_readf_float(sf, ref.data(), n), n);
+        sf_close(sf);
+
+        const Outcome all = load_quietly(dir, k.first, read_bytes(path), opts(0, 0));
+        ASSERT_EQ(all.status, AFX_OK) << all.err;
+        EXPECT_TRUE(all.samples == ref);
+
+        const Outcome mono = load_quietly(dir, k.first, read_bytes(path), opts(0, 1));
+        ASSERT_EQ(mono.status, AFX_OK) << mono.err;
+        EXPECT_TRUE(mono.samples == mono_mean(ref, ch));
+
+        afx_audio_options o = opts(0, 0);
+        const int64_t first = 13000; // frames: 0.8125 s, exact in binary
+        o.offset_seconds = static_cast<double>(first) / rate;
+        const Outcome tail = load_quietly(dir, k.first, read_bytes(path), o);
+        ASSERT_EQ(tail.status, AFX_OK) << tail.err;
+        EXPECT_TRUE(tail.samples == std::vector<float>(ref.begin() + first * ch, ref.end()));
+    }
+}
+
 // The MPEG reader (libmpg123 with MPG123_QUIET) gives libsndfile's samples: the example MP3 (ID3v2
 // tag, LAME Info frame) decoded by libsndfile here, and a stream without the tag.
 TEST(AudioFormats, MpegEqualsLibsndfile)
