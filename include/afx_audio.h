@@ -110,6 +110,10 @@ typedef struct afx_audio_options {
                             n_channels = clip.n_channels, which averages them; features are bit-identical
                             to the float path for up to 64 channels). Other sources come back as float
                             as usual. Saves half the memory and the conversion.   | default 0 | 0/1 */
+    int threads;       /**< 2: a window of at least 30 s of source audio that is resampled is decoded and
+                            downmixed by a helper thread while the calling thread resamples it (the same
+                            samples; the helper exists only during that load); 0 or 1: all on the calling
+                            thread. `afx extract` uses 2 when it has more than one job. | default 1 | 0..2 */
 } afx_audio_options;
 
 /**

@@ -15,8 +15,17 @@
  *   - to_mono (line 508): np.mean over the channels, float32 accumulation from 0 then one division
  *     (for fewer than 8 channels numpy's pairwise sum is this same loop), before resampling;
  *   - resample: see resample.c.
+ *
+ * With afx_audio_options.threads = 2 a long window (at least THREAD_MIN_SECONDS of source audio that
+ * needs resampling) is decoded and downmixed by a helper thread while the calling thread resamples
+ * the blocks it hands over (a ring of RING_SLOTS blocks): the same blocks in the same order through
+ * the same libsoxr state, so the same samples (tests/test_audio_threads.cpp).
  */
+#define _POSIX_C_SOURCE 200809L /* pthread */
+
 #include "audio_internal.h"
+
+#include <pthread.h>
 
 #include <math.h>
 #include <stdint.h>
@@ -31,7 +40,9 @@ enum {
     FIRST_OUT_BYTES = 1 << 26,   /* the most reserved for the output before decoding: a header's length
                                     is trusted up to 64 MB, beyond that the output grows as it fills
                                     (realloc of a large block remaps pages, it does not copy them) */
-    UNKNOWN_START_SAMPLES = 1 << 16 /* first output reservation when the header gives no length */
+    UNKNOWN_START_SAMPLES = 1 << 16, /* first output reservation when the header gives no length */
+    THREAD_MIN_SECONDS = 30,     /* threads = 2: windows at least this long (source audio) use the helper */
+    RING_SLOTS = 4               /* decoded blocks in flight between the helper and the resampler */
 };
 
 struct afx_audio_decoder_s {
@@ -102,6 +113,8 @@ static afx_status check_options(const afx_audio_options *o, const char *name, ch
         bad = "max_stream_bytes", snprintf(value, sizeof value, "%lld: must be >= 0", (long long)o->max_stream_bytes);
     else if (o->keep_int16 != 0 && o->keep_int16 != 1)
         bad = "keep_int16", snprintf(value, sizeof value, "%d: must be 0 or 1", o->keep_int16);
+    else if (o->threads < 0 || o->threads > 2)
+        bad = "threads", snprintf(value, sizeof value, "%d: must be 0, 1 or 2", o->threads);
     if (!bad) return AFX_OK;
     afx_audio_err(err, err_size, "%s: afx_audio_options.%s = %s", name, bad, value);
     return AFX_ERR_INVALID_PARAM;
@@ -226,21 +239,71 @@ static afx_status resample_error(const job *j, const char *e, char *err, size_t 
     return AFX_ERR_RESAMPLE;
 }
 
+/* Resamples `got` downmixed frames at `x` into the output; `fed`: source frames pushed so far, these included. */
+static afx_status take_resampled(job *j, const float *x, size_t got, int64_t fed, char *err, size_t err_size)
+{
+    const size_t need = afx_resample_capacity(fed, j->r.rate, j->target, out_frames(j, fed));
+    afx_status st = reserve_out(j, need, err, err_size);
+    if (st != AFX_OK) return st;
+    const char *e = afx_resampler_push(&j->dec->rs, x, got, j->dec->out.data, j->cap, &j->pos);
+    return e ? resample_error(j, e, err, err_size) : AFX_OK;
+}
+
 /* Takes `got` decoded frames at `x` (the block) into the output. */
 static afx_status consume(job *j, float *x, size_t got, char *err, size_t err_size)
 {
     if (j->downmix) downmix_block(x, got, j->r.channels);
-    if (j->resample) {
-        const size_t need = afx_resample_capacity(j->n_read, j->r.rate, j->target, out_frames(j, j->n_read));
-        afx_status st = reserve_out(j, need, err, err_size);
-        if (st != AFX_OK) return st;
-        const char *e = afx_resampler_push(&j->dec->rs, x, got, j->dec->out.data, j->cap, &j->pos);
-        return e ? resample_error(j, e, err, err_size) : AFX_OK;
-    }
+    if (j->resample) return take_resampled(j, x, got, j->n_read, err, err_size);
     afx_status st = reserve_out(j, j->pos + got, err, err_size);
     if (st != AFX_OK) return st;
     memcpy((float *)j->dec->out.data + j->pos * (size_t)j->out_ch, x, got * (size_t)j->out_ch * sizeof(float));
     j->pos += got;
+    return AFX_OK;
+}
+
+/* Frames to ask the reader for next: a block, within the window and the header's length. 0: the
+ * window is read; -1: the header's end is reached (to_end). */
+static int64_t next_frames(const job *j)
+{
+    int64_t n = (int64_t)block_frames(j);
+    if (j->want >= 0 && n > j->want - j->n_read) n = j->want - j->n_read;
+    if (n <= 0) return 0;
+    if (j->r.frames >= 0) {
+        const int64_t left = j->r.frames - j->start - j->n_read;
+        if (left <= 0) return -1;
+        if (n > left) n = left;
+    }
+    return n;
+}
+
+/* The limits the header could not settle (or that it understated), after n_read grew. */
+static afx_status check_growth(const job *j, char *err, size_t err_size)
+{
+    if (over_duration(j, j->n_read)) return too_long(j, j->n_read, 1, err, err_size);
+    if (j->o->max_samples > 0 && out_frames(j, j->n_read) > j->o->max_samples)
+        return too_many_samples(j, out_frames(j, j->n_read), err, err_size);
+    return AFX_OK;
+}
+
+/* After the last block: the reader's end check, then libsoxr's flush and fix_length (exactly
+ * ceil(n * target / rate) frames, zeros appended). */
+static afx_status finish_window(job *j, int to_end, char *err, size_t err_size)
+{
+    afx_status st = afx_reader_check_end(&j->r, j->start + j->n_read, to_end, err, err_size);
+    if (st != AFX_OK || !j->resample) return st;
+    const int64_t final = out_frames(j, j->n_read);
+    if (j->n_read == 0 || final == 0) {
+        j->pos = 0;
+        return AFX_OK;
+    }
+    st = reserve_out(j, afx_resample_capacity(j->n_read, j->r.rate, j->target, final), err, err_size);
+    if (st != AFX_OK) return st;
+    const char *e = afx_resampler_push(&j->dec->rs, NULL, 0, j->dec->out.data, j->cap, &j->pos);
+    if (e) return resample_error(j, e, err, err_size);
+    if (j->pos < (size_t)final)
+        memset((float *)j->dec->out.data + j->pos * (size_t)j->out_ch, 0,
+               ((size_t)final - j->pos) * (size_t)j->out_ch * sizeof(float));
+    j->pos = (size_t)final;
     return AFX_OK;
 }
 
@@ -254,16 +317,10 @@ static afx_status decode_window(job *j, char *err, size_t err_size)
     afx_status st = direct ? AFX_OK : reserve_block(j, err, err_size);
     int to_end = 0;
     while (st == AFX_OK) {
-        int64_t n = (int64_t)block_frames(j);
-        if (j->want >= 0 && n > j->want - j->n_read) n = j->want - j->n_read;
-        if (n <= 0) break; /* the duration is read */
-        if (j->r.frames >= 0) {
-            const int64_t left = j->r.frames - j->start - j->n_read;
-            if (left <= 0) { /* the header's end: no need to ask the decoder */
-                to_end = 1;
-                break;
-            }
-            if (n > left) n = left;
+        const int64_t n = next_frames(j);
+        if (n <= 0) { /* the duration is read, or the header's end: no need to ask the decoder */
+            to_end = n < 0;
+            break;
         }
         int64_t got;
         if (direct) {
@@ -280,30 +337,133 @@ static afx_status decode_window(job *j, char *err, size_t err_size)
             break;
         }
         j->n_read += got;
-        /* Limits the header could not settle (or that it understated). */
-        if (over_duration(j, j->n_read)) return too_long(j, j->n_read, 1, err, err_size);
-        if (j->o->max_samples > 0 && out_frames(j, j->n_read) > j->o->max_samples)
-            return too_many_samples(j, out_frames(j, j->n_read), err, err_size);
-        if (!direct) st = consume(j, j->dec->block.data, (size_t)got, err, err_size);
+        st = check_growth(j, err, err_size);
+        if (st == AFX_OK && !direct) st = consume(j, j->dec->block.data, (size_t)got, err, err_size);
     }
-    if (st == AFX_OK) st = afx_reader_check_end(&j->r, j->start + j->n_read, to_end, err, err_size);
-    if (st != AFX_OK || !j->resample) return st;
+    return st == AFX_OK ? finish_window(j, to_end, err, err_size) : st;
+}
 
-    /* Flush libsoxr, then fix_length: exactly ceil(n * target / rate) frames, zeros appended. */
-    const int64_t final = out_frames(j, j->n_read);
-    if (j->n_read == 0 || final == 0) {
-        j->pos = 0;
-        return AFX_OK;
+/* ---------------------------------------------------------------------------------------------- */
+/* Two threads: the helper decodes and downmixes, the calling thread resamples                    */
+/* ---------------------------------------------------------------------------------------------- */
+
+typedef struct ring {
+    job *j;
+    float *slot[RING_SLOTS];
+    size_t got[RING_SLOTS];
+    unsigned head, tail;   /* blocks published by the helper / taken back by the resampler */
+    int done;              /* the helper has stopped (end of window or error) */
+    int stop;              /* the resampler failed: the helper stops */
+    int to_end;            /* the helper's end-of-input flag, for finish_window */
+    afx_status st;         /* the helper's status and message */
+    char err[AFX_ERROR_MAX];
+    pthread_mutex_t mu;
+    pthread_cond_t filled, freed;
+} ring;
+
+/* The helper: reads, checks and downmixes blocks into free slots. Owns the reader and j->n_read
+ * until it is joined. */
+static void *ring_decode(void *arg)
+{
+    ring *g = arg;
+    job *j = g->j;
+    afx_status st = AFX_OK;
+    int to_end = 0;
+    for (;;) {
+        pthread_mutex_lock(&g->mu);
+        while (g->head - g->tail == RING_SLOTS && !g->stop) pthread_cond_wait(&g->freed, &g->mu);
+        const int stop = g->stop;
+        pthread_mutex_unlock(&g->mu);
+        if (stop) break;
+        const int64_t n = next_frames(j);
+        if (n <= 0) {
+            to_end = n < 0;
+            break;
+        }
+        float *x = g->slot[g->head % RING_SLOTS];
+        const int64_t got = afx_reader_read_f32(&j->r, x, n);
+        if (got <= 0) {
+            to_end = 1;
+            break;
+        }
+        j->n_read += got;
+        st = check_growth(j, g->err, sizeof g->err);
+        if (st != AFX_OK) break;
+        if (j->downmix) downmix_block(x, (size_t)got, j->r.channels);
+        pthread_mutex_lock(&g->mu);
+        g->got[g->head % RING_SLOTS] = (size_t)got;
+        g->head++;
+        pthread_cond_signal(&g->filled);
+        pthread_mutex_unlock(&g->mu);
     }
-    st = reserve_out(j, afx_resample_capacity(j->n_read, j->r.rate, j->target, final), err, err_size);
-    if (st != AFX_OK) return st;
-    const char *e = afx_resampler_push(&j->dec->rs, NULL, 0, j->dec->out.data, j->cap, &j->pos);
-    if (e) return resample_error(j, e, err, err_size);
-    if (j->pos < (size_t)final)
-        memset((float *)j->dec->out.data + j->pos * (size_t)j->out_ch, 0,
-               ((size_t)final - j->pos) * (size_t)j->out_ch * sizeof(float));
-    j->pos = (size_t)final;
-    return AFX_OK;
+    pthread_mutex_lock(&g->mu);
+    g->st = st;
+    g->to_end = to_end;
+    g->done = 1;
+    pthread_cond_signal(&g->filled);
+    pthread_mutex_unlock(&g->mu);
+    return NULL;
+}
+
+/*
+ * decode_window for a resampled float window on two threads. 1: done (status in *out); 0: the helper
+ * could not be started (no memory or no thread), nothing was read, the caller decodes on one thread.
+ */
+static int decode_window_threaded(job *j, afx_status *out, char *err, size_t err_size)
+{
+    ring g;
+    memset(&g, 0, sizeof g);
+    g.j = j;
+    size_t bytes = 0;
+    if (!afx_audio_bytes_for(block_frames(j), (size_t)j->r.channels, sizeof(float), &bytes)) return 0;
+    float *mem = malloc(bytes * RING_SLOTS);
+    if (!mem) return 0;
+    for (int k = 0; k < RING_SLOTS; ++k) g.slot[k] = (float *)((char *)mem + (size_t)k * bytes);
+    pthread_t helper;
+    if (pthread_mutex_init(&g.mu, NULL) != 0) {
+        free(mem);
+        return 0;
+    }
+    if (pthread_cond_init(&g.filled, NULL) != 0 || pthread_cond_init(&g.freed, NULL) != 0 ||
+        pthread_create(&helper, NULL, ring_decode, &g) != 0) {
+        /* a condition variable that was initialized holds no resources on Linux; destroy what can be */
+        pthread_mutex_destroy(&g.mu);
+        free(mem);
+        return 0;
+    }
+    afx_status st = AFX_OK;
+    int64_t fed = 0;
+    for (;;) {
+        pthread_mutex_lock(&g.mu);
+        while (g.head == g.tail && !g.done) pthread_cond_wait(&g.filled, &g.mu);
+        if (g.head == g.tail) { /* done and drained */
+            pthread_mutex_unlock(&g.mu);
+            break;
+        }
+        const unsigned k = g.tail % RING_SLOTS;
+        const size_t got = g.got[k];
+        pthread_mutex_unlock(&g.mu);
+        if (st == AFX_OK) {
+            fed += (int64_t)got;
+            st = take_resampled(j, g.slot[k], got, fed, err, err_size);
+        }
+        pthread_mutex_lock(&g.mu);
+        g.tail++;
+        if (st != AFX_OK) g.stop = 1;
+        pthread_cond_signal(&g.freed);
+        pthread_mutex_unlock(&g.mu);
+    }
+    pthread_join(helper, NULL);
+    pthread_cond_destroy(&g.filled);
+    pthread_cond_destroy(&g.freed);
+    pthread_mutex_destroy(&g.mu);
+    free(mem);
+    if (st == AFX_OK && g.st != AFX_OK) {
+        st = g.st;
+        afx_audio_err(err, err_size, "%s", g.err);
+    }
+    *out = st == AFX_OK ? finish_window(j, g.to_end, err, err_size) : st;
+    return 1;
 }
 
 /* ---------------------------------------------------------------------------------------------- */
@@ -429,7 +589,12 @@ static afx_status load_source(afx_audio_decoder *dec, afx_source *src, const afx
         st = reserve_out(&j, first > 0 ? first : 1, err, err_size);
     }
     if (st == AFX_OK) st = seek_to_start(&j, err, err_size);
-    if (st == AFX_OK) st = decode_window(&j, err, err_size);
+    if (st == AFX_OK) {
+        int threaded = 0;
+        if (o->threads >= 2 && j.resample && span >= (int64_t)THREAD_MIN_SECONDS * rate)
+            threaded = decode_window_threaded(&j, &st, err, err_size);
+        if (!threaded) st = decode_window(&j, err, err_size);
+    }
     if (st == AFX_OK && !j.s16 && !all_finite(dec->out.data, j.pos * (size_t)j.out_ch))
         st = explain_non_finite(&j, container, err, err_size);
     if (j.reader_open) afx_reader_close(&j.r);
@@ -488,6 +653,7 @@ AFX_API void afx_audio_options_init(afx_audio_options *opts)
     opts->max_duration_seconds = 4.0 * 3600.0;
     opts->max_stream_bytes = (int64_t)1 << 30;
     opts->keep_int16 = 0;
+    opts->threads = 1;
 }
 
 AFX_API void afx_audio_clip_free(afx_audio_clip *clip)

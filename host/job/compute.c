@@ -249,6 +249,7 @@ static afx_status decode_clip(job_run *r, afx_audio_decoder *dec, int64_t i, int
     o.offset_seconds = it->offset;
     o.duration_seconds = it->duration;
     o.keep_int16 = keep_int16;
+    o.threads = r->cfg->jobs > 1 ? 2 : 1; /* a long clip: decoded on a helper while this thread resamples */
     if (r->cfg->max_duration >= 0.0) o.max_duration_seconds = r->cfg->max_duration;
     /* "-": standard input, which the loader reads whole into memory as any pipe (up to max_stream_bytes). */
     const char *path = strcmp(it->path, "-") == 0 ? "/dev/stdin" : it->path;

@@ -73,6 +73,7 @@ class AudioOptions(Structure):
         ("max_duration_seconds", c_double),
         ("max_stream_bytes", c_int64),
         ("keep_int16", c_int),
+        ("threads", c_int),
     ]
 
 

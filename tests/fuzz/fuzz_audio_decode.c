@@ -79,11 +79,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (!g_dec && afx_audio_decoder_create(&g_dec, NULL, 0) != AFX_OK) __builtin_trap();
     if (size == 0) data = (const uint8_t *)""; /* the API refuses a NULL buffer, an empty one is fine */
-    static const struct { int target, downmix, keep_int16; double offset, duration; int64_t max_samples; } V[] = {
-        {16000, 1, 0, 0.0, 0.0, 1 << 20},  /* the CLI's defaults */
-        {0, 0, 1, 0.0, 0.0, 1 << 16},      /* native rate and channels, int16 when possible */
-        {22050, 1, 0, 0.01, 0.05, 1 << 20},/* a window */
-        {8000, 0, 0, 0.0, 0.0, 1 << 16},   /* resampled, channels kept */
+    static const struct { int target, downmix, keep_int16; double offset, duration; int64_t max_samples; int threads; } V[] = {
+        {16000, 1, 0, 0.0, 0.0, 1 << 20, 2},  /* the CLI's defaults (a header of 30-65 s: the helper thread) */
+        {0, 0, 1, 0.0, 0.0, 1 << 16, 1},      /* native rate and channels, int16 when possible */
+        {22050, 1, 0, 0.01, 0.05, 1 << 20, 1},/* a window */
+        {8000, 0, 0, 0.0, 0.0, 1 << 16, 1},   /* resampled, channels kept */
     };
     for (size_t k = 0; k < sizeof V / sizeof V[0]; ++k) {
         afx_audio_options o;
@@ -94,6 +94,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         o.offset_seconds = V[k].offset;
         o.duration_seconds = V[k].duration;
         o.max_samples = V[k].max_samples;
+        o.threads = V[k].threads;
         o.max_duration_seconds = 120.0;
         run(data, size, &o);
     }
