@@ -15,7 +15,9 @@ from ._lib import ERROR_MAX, AudioClip, AudioOptions, lib, libc
 __all__ = ["load", "load_bytes", "resample"]
 
 
-def _options(sr, mono, offset, duration):
+def _options(sr, mono, offset, duration, threads=1):
+    if isinstance(threads, bool) or not isinstance(threads, numbers.Integral) or threads not in (1, 2):
+        raise ValueError(f"afx: threads={threads!r}: must be 1 or 2")
     opts = AudioOptions()
     lib.afx_audio_options_init(byref(opts))
     opts.target_rate = 0 if sr is None else int(sr)
@@ -27,6 +29,7 @@ def _options(sr, mono, offset, duration):
         raise ValueError(f"afx: duration={duration!r}: must be None (to the end) or a finite number of seconds > 0")
     opts.offset_seconds = float(offset)
     opts.duration_seconds = 0.0 if duration is None else float(duration)
+    opts.threads = int(threads)
     return opts
 
 
@@ -45,23 +48,25 @@ def _take(clip, mono):
     return (x if mono else x.reshape(n, ch)), rate
 
 
-def load(path, sr=16000, mono=True, offset=0.0, duration=None):
+def load(path, sr=16000, mono=True, offset=0.0, duration=None, threads=1):
     """Decodes an audio file with libsndfile and resamples it with soxr HQ (afx_audio_load_file).
 
     Returns ``(samples, sample_rate)``: float32 samples, 1-D when ``mono`` (channels averaged before
     resampling, as librosa.load does), ``[n, channels]`` otherwise. ``sr=None`` keeps the file's rate.
     ``offset`` (seconds) skips the start of the file and ``duration`` (seconds, None = to the end) limits
     how much is read from there, as in librosa.load; both count at the file's own rate, before
-    resampling. Errors raise AfxError whose message names the file.
+    resampling. ``threads=2``: a window of 30 s or more that is resampled is decoded on a helper thread
+    while this one resamples (the same samples, faster on long files). Errors raise AfxError whose
+    message names the file.
     """
-    opts = _options(sr, mono, offset, duration)
+    opts = _options(sr, mono, offset, duration, threads)
     clip = AudioClip()
     err = errbuf()
     check(lib.afx_audio_load_file(os.fsencode(os.fspath(path)), byref(opts), byref(clip), err, ERROR_MAX), err)
     return _take(clip, mono)
 
 
-def load_bytes(data, sr=16000, mono=True, offset=0.0, duration=None, name=None):
+def load_bytes(data, sr=16000, mono=True, offset=0.0, duration=None, name=None, threads=1):
     """Decodes an encoded file held in memory (the bytes of a .wav, .flac, .ogg, .mp3, ...).
 
     ``data``: bytes, bytearray, memoryview or a uint8 NumPy array (read in place, not copied). Everything
@@ -77,7 +82,7 @@ def load_bytes(data, sr=16000, mono=True, offset=0.0, duration=None, name=None):
     label = None if name is None else os.fsencode(os.fspath(name))
     if label is not None and b"\x00" in label:
         raise ValueError(f"afx.load_bytes: name={name!r} contains a NUL character")
-    opts = _options(sr, mono, offset, duration)
+    opts = _options(sr, mono, offset, duration, threads)
     clip = AudioClip()
     err = errbuf()
     ptr = buf.ctypes.data if buf.size else None

@@ -94,3 +94,27 @@ def test_offset_past_the_end_is_refused():
 def test_offset_and_duration_values_checked(kw):
     with pytest.raises(ValueError):
         afx.load(os.path.join(AUDIO, "alsa_Front_Center.wav"), **kw)
+
+
+def test_threads_2_gives_the_same_samples_on_a_long_file(tmp_path):
+    """threads=2 (a helper thread decodes while the caller resamples) only for windows of >= 30 s."""
+    sr, n = 44100, 44100 * 31 + 17
+    rng = np.random.default_rng(31)
+    q = (rng.standard_normal((n, 2)) * 6000).clip(-32768, 32767).astype("<i2")
+    path = tmp_path / "long.wav"
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(2)
+        w.setsampwidth(2)
+        w.setframerate(sr)
+        w.writeframes(q.tobytes())
+    mono = (q.astype(np.float32) / np.float32(32768)).mean(axis=1, dtype=np.float32)
+    one, _ = afx.load(path, sr=16000)
+    two, rate = afx.load(path, sr=16000, threads=2)
+    assert rate == 16000
+    np.testing.assert_array_equal(two, one)
+    np.testing.assert_array_equal(two, afx.resample(mono, sr, 16000))
+    data = path.read_bytes()
+    np.testing.assert_array_equal(afx.load_bytes(data, sr=16000, threads=2)[0], one)
+    for bad in (0, 3, True, 2.0):
+        with pytest.raises(ValueError, match="threads"):
+            afx.load(path, threads=bad)
