@@ -128,8 +128,9 @@ TEST(AudioHelperThread, ReusedDecoderMixesLongAndShort)
     afx_audio_decoder_free(dec);
 }
 
-// The helper's errors reach the caller as on one thread: a WAV cut short of its header's length,
-// and a NaN in a float file (found by the scan of the output, explained from the source).
+// The helper's errors reach the caller as on one thread: a WAV cut short of its header's length, a
+// FLAC cut in the middle of a frame, and a NaN in a float file (found by the scan of the output,
+// explained from the source).
 TEST(AudioHelperThread, ErrorsAreTheOneThreadErrors)
 {
     TempDir dir;
@@ -151,7 +152,13 @@ TEST(AudioHelperThread, ErrorsAreTheOneThreadErrors)
     ASSERT_EQ(sf_writef_float(sf, x.data(), static_cast<sf_count_t>(x.size() / 2)), static_cast<sf_count_t>(x.size() / 2));
     sf_close(sf);
 
-    for (const std::string &p : {cut, nan_path}) {
+    const std::string flac = dir.file("cut.flac"); // STREAMINFO promises 40 s, half the frames are there
+    ASSERT_FALSE(write_clip(flac, SF_FORMAT_FLAC | SF_FORMAT_PCM_16, 44100, 2, 40.0, 5u).empty());
+    std::vector<uint8_t> fbytes = read_bytes(flac);
+    fbytes.resize(fbytes.size() / 2);
+    write_bytes(flac, fbytes);
+
+    for (const std::string &p : {cut, nan_path, flac}) {
         SCOPED_TRACE(p);
         const Loaded one = load(p, opts(16000, 1), 1), two = load(p, opts(16000, 1), 2);
         EXPECT_NE(one.status, AFX_OK);
