@@ -49,6 +49,7 @@ struct afx_audio_decoder_s {
     afx_buffer out;       /* the clip's samples (float or int16), lent to the caller */
     afx_buffer block;     /* one decoded block, interleaved float32 */
     afx_buffer stream;    /* the bytes of a non-seekable input */
+    afx_buffer ring;      /* threads = 2: the blocks between the helper and the resampler */
     afx_resampler rs;     /* libsoxr state, cleared between clips of the same rates */
     mpg123_handle *mh;    /* libmpg123 handle, reopened per MPEG input */
 };
@@ -249,10 +250,9 @@ static afx_status take_resampled(job *j, const float *x, size_t got, int64_t fed
     return e ? resample_error(j, e, err, err_size) : AFX_OK;
 }
 
-/* Takes `got` decoded frames at `x` (the block) into the output. */
-static afx_status consume(job *j, float *x, size_t got, char *err, size_t err_size)
+/* Takes `got` decoded (and downmixed) frames at `x` (the block) into the output. */
+static afx_status take_block(job *j, const float *x, size_t got, char *err, size_t err_size)
 {
-    if (j->downmix) downmix_block(x, got, j->r.channels);
     if (j->resample) return take_resampled(j, x, got, j->n_read, err, err_size);
     afx_status st = reserve_out(j, j->pos + got, err, err_size);
     if (st != AFX_OK) return st;
@@ -283,6 +283,39 @@ static afx_status check_growth(const job *j, char *err, size_t err_size)
     if (j->o->max_samples > 0 && out_frames(j, j->n_read) > j->o->max_samples)
         return too_many_samples(j, out_frames(j, j->n_read), err, err_size);
     return AFX_OK;
+}
+
+/*
+ * Reads the window's next frames: straight into the output at pos when `direct`, else into the block
+ * `x`, which is then downmixed. Returns the frames read; 0 when the window is done (*to_end: the input
+ * ended before the window did, or at the header's end) or on an error (*st).
+ */
+static int64_t read_step(job *j, int direct, float *x, int *to_end, afx_status *st, char *err, size_t err_size)
+{
+    const int64_t n = next_frames(j);
+    if (n <= 0) { /* the duration is read, or the header's end: no need to ask the decoder */
+        *to_end = n < 0;
+        return 0;
+    }
+    int64_t got;
+    if (direct) {
+        *st = reserve_out(j, j->pos + (size_t)n, err, err_size);
+        if (*st != AFX_OK) return 0;
+        got = j->s16 ? afx_reader_read_s16(&j->r, (int16_t *)j->dec->out.data + j->pos * (size_t)j->out_ch, n)
+                     : afx_reader_read_f32(&j->r, (float *)j->dec->out.data + j->pos * (size_t)j->out_ch, n);
+        j->pos += (size_t)got;
+    } else {
+        got = afx_reader_read_f32(&j->r, x, n);
+    }
+    if (got <= 0) {
+        *to_end = 1;
+        return 0;
+    }
+    j->n_read += got;
+    *st = check_growth(j, err, err_size);
+    if (*st != AFX_OK) return 0;
+    if (!direct && j->downmix) downmix_block(x, (size_t)got, j->r.channels);
+    return got;
 }
 
 /* After the last block: the reader's end check, then libsoxr's flush and fix_length (exactly
@@ -317,28 +350,9 @@ static afx_status decode_window(job *j, char *err, size_t err_size)
     afx_status st = direct ? AFX_OK : reserve_block(j, err, err_size);
     int to_end = 0;
     while (st == AFX_OK) {
-        const int64_t n = next_frames(j);
-        if (n <= 0) { /* the duration is read, or the header's end: no need to ask the decoder */
-            to_end = n < 0;
-            break;
-        }
-        int64_t got;
-        if (direct) {
-            st = reserve_out(j, j->pos + (size_t)n, err, err_size);
-            if (st != AFX_OK) break;
-            got = j->s16 ? afx_reader_read_s16(&j->r, (int16_t *)j->dec->out.data + j->pos * (size_t)j->out_ch, n)
-                         : afx_reader_read_f32(&j->r, (float *)j->dec->out.data + j->pos * (size_t)j->out_ch, n);
-            j->pos += (size_t)got;
-        } else {
-            got = afx_reader_read_f32(&j->r, j->dec->block.data, n);
-        }
-        if (got <= 0) {
-            to_end = 1;
-            break;
-        }
-        j->n_read += got;
-        st = check_growth(j, err, err_size);
-        if (st == AFX_OK && !direct) st = consume(j, j->dec->block.data, (size_t)got, err, err_size);
+        const int64_t got = read_step(j, direct, j->dec->block.data, &to_end, &st, err, err_size);
+        if (got == 0) break;
+        if (!direct) st = take_block(j, j->dec->block.data, (size_t)got, err, err_size);
     }
     return st == AFX_OK ? finish_window(j, to_end, err, err_size) : st;
 }
@@ -375,21 +389,8 @@ static void *ring_decode(void *arg)
         const int stop = g->stop;
         pthread_mutex_unlock(&g->mu);
         if (stop) break;
-        const int64_t n = next_frames(j);
-        if (n <= 0) {
-            to_end = n < 0;
-            break;
-        }
-        float *x = g->slot[g->head % RING_SLOTS];
-        const int64_t got = afx_reader_read_f32(&j->r, x, n);
-        if (got <= 0) {
-            to_end = 1;
-            break;
-        }
-        j->n_read += got;
-        st = check_growth(j, g->err, sizeof g->err);
-        if (st != AFX_OK) break;
-        if (j->downmix) downmix_block(x, (size_t)got, j->r.channels);
+        const int64_t got = read_step(j, 0, g->slot[g->head % RING_SLOTS], &to_end, &st, g->err, sizeof g->err);
+        if (got == 0) break;
         pthread_mutex_lock(&g->mu);
         g->got[g->head % RING_SLOTS] = (size_t)got;
         g->head++;
@@ -406,29 +407,26 @@ static void *ring_decode(void *arg)
 }
 
 /*
- * decode_window for a resampled float window on two threads. 1: done (status in *out); 0: the helper
- * could not be started (no memory or no thread), nothing was read, the caller decodes on one thread.
+ * decode_window for a resampled float window on two threads (the ring's memory is the decoder's, kept
+ * for its next long clip). 1: done (status in *out); 0: the helper could not be started (no memory or
+ * no thread), nothing was read, the caller decodes on one thread.
  */
 static int decode_window_threaded(job *j, afx_status *out, char *err, size_t err_size)
 {
     ring g;
     memset(&g, 0, sizeof g);
     g.j = j;
+    const size_t per_slot = block_frames(j) * (size_t)j->r.channels; /* floats */
     size_t bytes = 0;
-    if (!afx_audio_bytes_for(block_frames(j), (size_t)j->r.channels, sizeof(float), &bytes)) return 0;
-    float *mem = malloc(bytes * RING_SLOTS);
-    if (!mem) return 0;
-    for (int k = 0; k < RING_SLOTS; ++k) g.slot[k] = (float *)((char *)mem + (size_t)k * bytes);
-    pthread_t helper;
-    if (pthread_mutex_init(&g.mu, NULL) != 0) {
-        free(mem);
+    if (!afx_audio_bytes_for(per_slot, RING_SLOTS, sizeof(float), &bytes) || !afx_buffer_reserve(&j->dec->ring, bytes))
         return 0;
-    }
+    for (int k = 0; k < RING_SLOTS; ++k) g.slot[k] = (float *)j->dec->ring.data + (size_t)k * per_slot;
+    pthread_t helper;
+    if (pthread_mutex_init(&g.mu, NULL) != 0) return 0;
     if (pthread_cond_init(&g.filled, NULL) != 0 || pthread_cond_init(&g.freed, NULL) != 0 ||
         pthread_create(&helper, NULL, ring_decode, &g) != 0) {
         /* a condition variable that was initialized holds no resources on Linux; destroy what can be */
         pthread_mutex_destroy(&g.mu);
-        free(mem);
         return 0;
     }
     afx_status st = AFX_OK;
@@ -457,7 +455,6 @@ static int decode_window_threaded(job *j, afx_status *out, char *err, size_t err
     pthread_cond_destroy(&g.filled);
     pthread_cond_destroy(&g.freed);
     pthread_mutex_destroy(&g.mu);
-    free(mem);
     if (st == AFX_OK && g.st != AFX_OK) {
         st = g.st;
         afx_audio_err(err, err_size, "%s", g.err);
@@ -669,6 +666,7 @@ static void decoder_release(afx_audio_decoder *dec)
     afx_buffer_free(&dec->out);
     afx_buffer_free(&dec->block);
     afx_buffer_free(&dec->stream);
+    afx_buffer_free(&dec->ring);
     afx_resampler_free(&dec->rs);
     if (dec->mh) mpg123_delete(dec->mh);
     dec->mh = NULL;
