@@ -216,7 +216,9 @@ inline std::vector<float> python_soxr_resample(const std::vector<float> &x, int 
     const size_t target = static_cast<size_t>((static_cast<int64_t>(n) * out + in - 1) / in);
     if (in == out) return x;
     const size_t olen = static_cast<size_t>(static_cast<double>(n) * out / in + 1);
-    std::vector<float> y(std::max(olen, target) * static_cast<size_t>(ch), 0.0f);
+    // Two spare frames: libsoxr reads one pointer per channel at the output address (see
+    // AFX_RESAMPLE_SPARE_FRAMES), so a full buffer must not end there.
+    std::vector<float> y((std::max(olen, target) + 2) * static_cast<size_t>(ch), 0.0f);
     soxr_error_t e = nullptr;
     const soxr_io_spec_t io = soxr_io_spec(SOXR_FLOAT32_I, SOXR_FLOAT32_I);
     const soxr_quality_spec_t q = soxr_quality_spec(SOXR_HQ, 0);

@@ -14,6 +14,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <random>
 #include <string>
 #include <thread>
@@ -434,6 +435,50 @@ TEST(AudioResample, LengthsAndIdentity)
     ASSERT_EQ(afx_audio_resample(nullptr, 0, 1, 44100, 16000, &y, &m, nullptr, 0), AFX_OK);
     EXPECT_EQ(m, 0);
     EXPECT_EQ(y, nullptr);
+}
+
+// Inputs of 1..48 frames, where the whole output is a handful of frames and libsoxr's flush fills the
+// buffer to its last frame: afx_audio_resample, and a float WAV of the same samples through the loader
+// and a reused decoder, equal python-soxr's call sequence (with librosa's fix_length) exactly, for 1 to 3
+// channels. Run under Valgrind too (ctest memcheck_audio_resample_short): libsoxr reads a pointer per
+// channel at the output address it is given, which must stay inside the buffer (AFX_RESAMPLE_SPARE_FRAMES).
+TEST(AudioResample, ShortInputsMatchPythonSoxr)
+{
+    struct Rates { int in, out; };
+    const Rates pairs[] = {{44100, 16000}, {16000, 44100}, {48000, 22050}, {8000, 16000}};
+    std::mt19937 rng(2026u);
+    std::uniform_real_distribution<float> u(-0.9f, 0.9f);
+    afx_audio_decoder *dec = nullptr;
+    ASSERT_EQ(afx_audio_decoder_create(&dec, nullptr, 0), AFX_OK);
+    const std::unique_ptr<afx_audio_decoder, void (*)(afx_audio_decoder *)> owner(dec, afx_audio_decoder_free);
+    for (const Rates &r : pairs) {
+        for (int ch = 1; ch <= 3; ++ch) {
+            for (int64_t n = 1; n <= 48; ++n) {
+                SCOPED_TRACE(std::to_string(n) + " frames x " + std::to_string(ch) + " channels, " +
+                             std::to_string(r.in) + " -> " + std::to_string(r.out));
+                std::vector<float> x(static_cast<size_t>(n * ch));
+                for (float &v : x) v = u(rng);
+                const std::vector<float> want = python_soxr_resample(x, ch, r.in, r.out);
+                ASSERT_EQ(static_cast<int64_t>(want.size()), ceil_div(n * r.out, r.in) * ch);
+                float *y = nullptr;
+                int64_t m = 0;
+                ASSERT_EQ(afx_audio_resample(x.data(), n, ch, r.in, r.out, &y, &m, nullptr, 0), AFX_OK);
+                EXPECT_TRUE(std::vector<float>(y, y + m * ch) == want);
+                free(y);
+                const std::vector<uint8_t> wav = make_wav(3, ch, r.in, 32, float_bytes(x));
+                const afx_audio_options o = opts(r.out, 0);
+                Clip once;
+                char err[AFX_ERROR_MAX] = "";
+                ASSERT_EQ(afx_audio_load_memory(wav.data(), wav.size(), "short.wav", &o, &once.c, err, sizeof err),
+                          AFX_OK) << err;
+                EXPECT_TRUE(once.samples() == want);
+                afx_audio_clip lent;
+                ASSERT_EQ(afx_audio_decoder_load_memory(dec, wav.data(), wav.size(), "short.wav", &o, &lent, err,
+                                                        sizeof err), AFX_OK) << err;
+                EXPECT_TRUE(std::vector<float>(lent.samples, lent.samples + lent.n_samples * lent.n_channels) == want);
+            }
+        }
+    }
 }
 
 // ================================================================================================

@@ -174,8 +174,17 @@ typedef struct afx_resampler {
 /** Readies rs for a new clip (creates, or clears and reuses, the libsoxr state); NULL or a libsoxr message. */
 const char *afx_resampler_begin(afx_resampler *rs, int in_rate, int out_rate, int channels);
 /**
+ * libsoxr 0.1.3 reads one pointer per channel at the output address it is given, even for interleaved
+ * output (soxr.c, soxr_output_no_callback: ((soxr_bufs_t)out)[i] for every channel, used only for
+ * split buffers): 8 bytes a channel, i.e. two float frames, past the last frame it may write. Every
+ * output buffer handed to afx_resampler_push keeps these spare frames beyond its capacity, or libsoxr
+ * reads past the allocation when the output is full (a crash when that is the end of a mapping).
+ */
+#define AFX_RESAMPLE_SPARE_FRAMES 2
+/**
  * Feeds n input frames and writes what libsoxr produces into out[*pos .. cap) (frames), advancing
- * *pos; n == 0 flushes. NULL or a libsoxr message.
+ * *pos; n == 0 flushes. out must be readable up to cap + AFX_RESAMPLE_SPARE_FRAMES frames. NULL or
+ * a libsoxr message.
  */
 const char *afx_resampler_push(afx_resampler *rs, const float *in, size_t n, float *out, size_t cap, size_t *pos);
 void afx_resampler_free(afx_resampler *rs);

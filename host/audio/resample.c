@@ -146,8 +146,9 @@ AFX_API afx_status afx_audio_resample(const float *in, int64_t n_samples, int n_
     if (n_samples == 0 || target == 0) return AFX_OK;
     const size_t cap = afx_resample_capacity(n_samples, in_rate, out_rate, target);
     float *buf = NULL;
-    if (!afx_audio_bytes_for(cap, (size_t)n_channels, sizeof(float), &bytes) ||
-        !(buf = calloc(cap, (size_t)n_channels * sizeof(float)))) /* zeros = fix_length's padding */
+    const size_t room = cap + AFX_RESAMPLE_SPARE_FRAMES; /* zeros = fix_length's padding */
+    if (cap > SIZE_MAX - AFX_RESAMPLE_SPARE_FRAMES || !afx_audio_bytes_for(room, (size_t)n_channels, sizeof(float), &bytes) ||
+        !(buf = calloc(room, (size_t)n_channels * sizeof(float))))
         return afx_audio_oom(RESAMPLE_NAME, err, err_size);
     afx_resampler rs;
     memset(&rs, 0, sizeof rs);
@@ -162,11 +163,10 @@ AFX_API afx_status afx_audio_resample(const float *in, int64_t n_samples, int n_
                       out_rate, e);
         return AFX_ERR_RESAMPLE;
     }
-    /* Frames past `target` (libsoxr rounding up) are trimmed, as fix_length does. */
-    if (cap > (size_t)target) {
-        float *shrunk = realloc(buf, (size_t)target * (size_t)n_channels * sizeof(float));
-        if (shrunk) buf = shrunk; /* a failed shrink keeps the larger, valid block */
-    }
+    /* Frames past `target` (libsoxr rounding up) are trimmed, as fix_length does, and the spare frames
+     * with them; a failed shrink keeps the larger, valid block. */
+    float *shrunk = realloc(buf, (size_t)target * (size_t)n_channels * sizeof(float));
+    if (shrunk) buf = shrunk;
     *out = buf;
     *out_samples = target;
     return AFX_OK;
