@@ -8,13 +8,11 @@ ARG UBUNTU=ubuntu24.04
 
 FROM nvidia/cuda:${CUDA_VERSION}-devel-${UBUNTU} AS build
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
-# Versions come from the Ubuntu release the base image pins.
-# hadolint ignore=DL3008
-RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      cmake make gcc g++ pkg-config libkissfft-dev libsndfile1-dev libsoxr-dev \
-      libmicrohttpd-dev libjansson-dev \
-    && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
+# The build packages come from scripts/deps, the list the README's commands install (versions: the Ubuntu
+# release the base image pins).
+COPY scripts/deps scripts/deps
+RUN scripts/deps && rm -rf /var/lib/apt/lists/*
 COPY . .
 RUN cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DAFX_CUDA=ON -DAFX_BUILD_SERVE=ON \
       -DAFX_BUILD_TESTS=OFF -DAFX_BUILD_BENCH=OFF \

