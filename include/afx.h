@@ -494,10 +494,11 @@ AFX_API size_t afx_plan_output_size(const afx_plan *plan, int n_clips, int64_t f
  * - A clip containing NaN or Inf is refused: its n_frames is -1 and its output zeros; every other clip
  *   is still computed, and the call returns AFX_ERR_INVALID_INPUT with a message naming the first
  *   refused clip (index in the batch and first_clip_index + index) and the bad sample.
- * - So is a clip whose features come out non-finite (NaN or +-Inf after every step, before the conversion
- *   to output_dtype; e.g. finite samples so large that the float32 power spectrum overflows): the message
- *   names the clip, the first non-finite value's frame and feature, and the cause when known. A NaN is
- *   never hidden by a floor (log_floor, db_amin, top_db): it reaches this check.
+ * - So is a clip whose features come out non-finite (NaN or +-Inf after every step; e.g. finite samples so
+ *   large that the float32 power spectrum overflows), or that the conversion to output_dtype would make
+ *   infinite (float16: a magnitude of 65520 or more, e.g. a power spectrogram of loud audio; bfloat16:
+ *   about 3.3961e38): the message names the clip, the first such value's frame and feature, and the cause
+ *   when known. A NaN is never hidden by a floor (log_floor, db_amin, top_db): it reaches this check.
  * - With cpu_threads > 1 the CPU backend splits the batch's clips and the frames of long clips across its
  *   threads; the output is bit-identical to cpu_threads = 1.
  */

@@ -1,6 +1,7 @@
 // Peer-library convention fields (mel_linspace_freqs, dct_norm, drop_last_frame, log_range,
 // out_scale/out_bias), 16-bit output, parameters by name and presets, against float64 oracles written
 // from the peer libraries' formulas (cited per test) and independent conversions.
+#include <cfloat>
 #include <cstring>
 #include <set>
 #include <string>
@@ -247,6 +248,99 @@ TEST(HalfOutput, PlanWritesRoundedValuesAndZeroPadding) {
                 ASSERT_EQ(out[i], want) << "element " << i << " value " << f32.out[i];
             }
             for (size_t i = n; i < n + 8; i++) EXPECT_EQ(out[i], 0xabcd) << "write past the end";
+        }
+    }
+}
+
+// afx_fits_dtype (kernels/common/half.h) is exactly "the conversion gives a finite value": for float16
+// against the compiler's _Float16, for bfloat16 against its analytic limit (the largest bfloat16 is
+// 0x7f7f, ~3.3895e38; from halfway to 2^128, float32 0x7f7f8000, round-to-nearest-even gives infinity)
+// and the conversion itself, and for float32 isfinite.
+TEST(HalfOutput, FitsDtypeIsWhereTheConversionStaysFinite) {
+    std::mt19937_64 g(4242);
+    std::vector<float> vals = {0.0f, -0.0f, 1.0f, 65504.0f, std::nextafter(65520.0f, 0.0f), 65520.0f, -65520.0f,
+                               std::nextafter(65520.0f, 1e9f), 1e5f, 1e30f, FLT_MAX, -FLT_MAX, INFINITY, -INFINITY,
+                               NAN};
+    for (uint32_t bits : {0x7f7f7fffu, 0x7f7f8000u, 0x7f7f8001u, 0xff7f7fffu, 0xff7f8000u, 0x477fefffu, 0x477ff000u}) {
+        float f;
+        std::memcpy(&f, &bits, 4);
+        vals.push_back(f);
+    }
+    for (int e = -30; e <= 127; e++)
+        for (int i = 0; i < 50; i++) {
+            const float f = std::ldexp(1.0f + (float)(g() & 0x7fffffu) / 8388608.0f, e);
+            vals.push_back((g() & 1) ? f : -f);
+        }
+    for (float v : vals) {
+        SCOPED_TRACE(testing::Message() << "value " << v);
+        EXPECT_EQ(afx_fits_dtype(v, AFX_DTYPE_F32) != 0, std::isfinite(v) != 0);
+        EXPECT_EQ(afx_fits_dtype(v, AFX_DTYPE_F16) != 0,
+                  !std::isnan(v) && (f16_oracle(v) & 0x7c00u) != 0x7c00u);
+        uint32_t a;
+        std::memcpy(&a, &v, 4);
+        a &= 0x7fffffffu;
+        EXPECT_EQ(afx_fits_dtype(v, AFX_DTYPE_BF16) != 0, a < 0x7f7f8000u);
+        EXPECT_EQ(afx_fits_dtype(v, AFX_DTYPE_BF16) != 0, (afx_f32_to_bf16(v) & 0x7f80u) != 0x7f80u);
+    }
+}
+
+// A clip with a value that float16 cannot hold (a power spectrogram of loud audio: |X|^2 far above 65504)
+// is refused in float16 output like non-finite features, the other clips are written as the float32 run
+// rounded; bfloat16 holds the same values, so nothing is refused there. Frame-wise and pooled.
+TEST(HalfOutput, ValuesBeyondFloat16AreRefusedPerClip) {
+    const std::vector<std::vector<float>> clips = {ref::uniform_noise(4000, 1, 0.01), ref::uniform_noise(3000, 2, 150.0),
+                                                   ref::uniform_noise(5000, 3, 0.01)};
+    for (afx_pooling pool : {AFX_POOL_NONE, AFX_POOL_MEAN}) {
+        SCOPED_TRACE(testing::Message() << "pooling " << pool);
+        afx_params p = ref::base_params();
+        p.feature = AFX_FEATURE_SPECTROGRAM;
+        p.pooling = pool;
+        const ref::Result f32 = ref::run(p, clips, 700, 1);
+        ASSERT_EQ(f32.st, AFX_OK) << f32.err;
+        const size_t per = f32.out.size() / clips.size();
+        float loudest[3] = {0, 0, 0};
+        for (size_t c = 0; c < 3; c++)
+            for (size_t i = 0; i < per; i++) loudest[c] = std::max(loudest[c], std::fabs(f32.out[c * per + i]));
+        ASSERT_GE(loudest[1], 65520.0f);  // the premise: clip 1 overflows float16, the others do not
+        ASSERT_LT(std::max(loudest[0], loudest[2]), 65504.0f);
+        for (afx_dtype dt : {AFX_DTYPE_F16, AFX_DTYPE_BF16}) {
+            SCOPED_TRACE(testing::Message() << "dtype " << dt);
+            p.output_dtype = dt;
+            ref::PlanPtr plan = ref::make_plan(p);
+            std::vector<const void *> ptrs;
+            std::vector<int64_t> lens;
+            for (const auto &c : clips) ptrs.push_back(c.data()), lens.push_back((int64_t)c.size());
+            afx_input in{};
+            in.format = AFX_SAMPLE_F32;
+            in.n_channels = 1;
+            in.clips = ptrs.data();
+            in.lengths = lens.data();
+            in.n_clips = 3;
+            in.first_clip_index = 700;
+            std::vector<uint16_t> out(f32.out.size(), 0xabcd);
+            std::vector<int64_t> nf(3);
+            afx_output o{};
+            o.data = out.data();
+            o.frames_stride = f32.stride;
+            o.n_frames = nf.data();
+            const afx_status st = afx_plan_execute(plan.get(), &in, &o);
+            const std::string err = afx_plan_error(plan.get());
+            if (dt == AFX_DTYPE_BF16) {
+                ASSERT_EQ(st, AFX_OK) << err;
+                for (size_t i = 0; i < out.size(); i++) ASSERT_EQ(out[i], bf16_oracle(f32.out[i])) << i;
+                continue;
+            }
+            ASSERT_EQ(st, AFX_ERR_INVALID_INPUT);
+            EXPECT_EQ(nf[1], -1);
+            EXPECT_EQ(nf[0], f32.nf[0]);
+            EXPECT_EQ(nf[2], f32.nf[2]);
+            EXPECT_NE(err.find("clip 1 (global index 701)"), std::string::npos) << err;
+            EXPECT_NE(err.find("not finite in float16"), std::string::npos) << err;
+            EXPECT_NE(err.find(pool == AFX_POOL_NONE ? "at frame " : "at pooled value "), std::string::npos) << err;
+            for (size_t i = 0; i < per; i++) ASSERT_EQ(out[per + i], 0u) << "refused slot, element " << i;
+            for (size_t c : {(size_t)0, (size_t)2})
+                for (size_t i = 0; i < per; i++)
+                    ASSERT_EQ(out[c * per + i], f16_oracle(f32.out[c * per + i])) << "clip " << c << " element " << i;
         }
     }
 }

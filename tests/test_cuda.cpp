@@ -924,6 +924,31 @@ TEST(CudaNonFinite, OverflowingClipRefusedOnBothBackends) {
     EXPECT_EQ(gpu.nf[3], 0);
 }
 
+// Finite float32 features beyond float16's range (a power spectrogram of samples x 150: |X|^2 far above
+// 65504) are refused in float16 output on both backends (afx_fits_dtype), never written as Inf; bfloat16
+// holds them and both backends accept the batch.
+TEST(CudaNonFinite, BeyondFloat16RefusedOnBothBackends) {
+    AFX_REQUIRE_GPU();
+    Batch loud = make_batch({4000, 4000, 6000}, 22, 16000);
+    for (float &x : loud.f32[1]) x *= 150.0f;
+    for (afx_feature f : {AFX_FEATURE_SPECTROGRAM, AFX_FEATURE_MEL})
+        for (afx_pooling pool : {AFX_POOL_NONE, AFX_POOL_MEAN_STD})
+            for (afx_layout lay : {AFX_LAYOUT_FT, AFX_LAYOUT_TF}) {
+                SCOPED_TRACE(testing::Message() << afx_feature_name(f) << " pooling " << pool << " layout " << lay);
+                afx_params p = base_params();
+                p.feature = f;
+                p.pooling = pool;
+                p.layout = lay;
+                p.output_dtype = AFX_DTYPE_F16;
+                check_nonfinite_refused(p, loud, 1);
+                p.output_dtype = AFX_DTYPE_BF16;
+                const Out cpu = run(p, AFX_BACKEND_CPU, loud), gpu = run(p, gpu_backend(), loud);
+                EXPECT_EQ(cpu.st, AFX_OK) << cpu.err;
+                EXPECT_EQ(gpu.st, AFX_OK) << gpu.err;
+                compare(cpu, gpu, tolerance_for(p));
+            }
+}
+
 // ------------------------------------------------------------------------------------------------
 // SpecAugment masks: the same cells on both backends
 // ------------------------------------------------------------------------------------------------

@@ -212,7 +212,8 @@ static void apply_masks(const afx_cpu_state *s, const afx_cpu_block *k, float va
 }
 
 /* The block's rows to its clip's output slot, zeroing the padding frames after the clip's last block,
- * and the first non-finite value (frame-major) into bad_t/bad_f/bad_v. */
+ * and the first value that does not fit the output dtype (frame-major: NaN, Inf, or beyond float16's or
+ * bfloat16's range) into bad_t/bad_f/bad_v. */
 static void write_block(const afx_cpu_state *s, afx_cpu_block *k) {
     const afx_plan *plan = s->plan;
     const afx_output *out = s->out;
@@ -224,9 +225,9 @@ static void write_block(const afx_cpu_state *s, afx_cpu_block *k) {
     k->bad_t = -1;
     for (size_t r = 0; r < n_rows && k->bad_t < 0; r++) {
         const float *x = k->rows + r * nb;
-        if (!afx_cpu_any_nonfinite(x, (size_t)nf)) continue;
+        if (!afx_cpu_any_unfit(x, (size_t)nf, (int)dt)) continue;
         for (int f = 0; f < nf; f++)
-            if (!isfinite(x[f])) {
+            if (!afx_fits_dtype(x[f], (int)dt)) {
                 k->bad_t = k->t0 + (int64_t)r;
                 k->bad_f = f;
                 k->bad_v = x[f];
@@ -452,29 +453,46 @@ static double largest_sample(const afx_plan *plan, const afx_input *in, int b) {
     return mx * fabs((double)plan->p.input_scale);
 }
 
-/* Refuses clip b: n_frames -1, slot zeroed; keeps the message of the lowest refused clip. */
-static void refuse(afx_cpu_state *s, refusal *r, int b, const char *fmt, const char *a, int64_t t, int f,
-                   double extra) {
-    const afx_plan *plan = s->plan;
+/* Refuses clip b: n_frames -1, slot zeroed. 1 when its message is the one to keep (the lowest refused clip). */
+static int refuse_clip(afx_cpu_state *s, refusal *r, int b) {
     s->out->n_frames[b] = -1;
-    zero_slot(plan, s->out, b);
-    if (r->clip >= 0 && r->clip < b) return;
+    zero_slot(s->plan, s->out, b);
+    if (r->clip >= 0 && r->clip < b) return 0;
     r->clip = b;
-    unsigned long long global = (unsigned long long)(s->in->first_clip_index + (uint64_t)b);
-    if (fmt) {  /* a non-finite sample */
-        snprintf(r->msg, sizeof r->msg, fmt, b, global, (long long)t, f, a);
+    return 1;
+}
+
+/* Refuses clip b for a NaN/Inf sample: `fmt` gets (b, global index, frame, channel, name). */
+static void refuse_sample(afx_cpu_state *s, refusal *r, int b, const char *fmt, int64_t t, int c, const char *name) {
+    if (!refuse_clip(s, r, b)) return;
+    snprintf(r->msg, sizeof r->msg, fmt, b, (unsigned long long)(s->in->first_clip_index + (uint64_t)b), (long long)t,
+             c, name);
+}
+
+/* Refuses clip b for a final value v that does not fit the output dtype (frame t, feature f; t < 0: pooled
+ * value f). extra >= 0: the largest |sample| x input_scale when the power spectrum overflowed. */
+static void refuse_features(afx_cpu_state *s, refusal *r, int b, float v, int64_t t, int f, double extra) {
+    if (!refuse_clip(s, r, b)) return;
+    const unsigned long long global = (unsigned long long)(s->in->first_clip_index + (uint64_t)b);
+    char at[64];
+    if (t >= 0)
+        snprintf(at, sizeof at, "frame %lld, feature %d", (long long)t, f);
+    else
+        snprintf(at, sizeof at, "pooled value %d", f);
+    if (isfinite(v)) { /* finite in float32, beyond the 16-bit output's range */
+        const int half = s->plan->p.output_dtype == AFX_DTYPE_F16;
+        snprintf(r->msg, sizeof r->msg, "clip %d (global index %llu): features are not finite in %s (%g at %s is "
+                 "beyond its largest value %s): use float32 output or scale them (out_scale); clip refused", b, global,
+                 half ? "float16" : "bfloat16", (double)v, at, half ? "65504" : "3.39e38");
         return;
     }
-    int n = snprintf(r->msg, sizeof r->msg, "clip %d (global index %llu): features are not finite (%s at ", b, global, a);
-    if (n < 0 || (size_t)n >= sizeof r->msg) return;
-    if (t >= 0) n += snprintf(r->msg + n, sizeof r->msg - (size_t)n, "frame %lld, feature %d)", (long long)t, f);
-    else n += snprintf(r->msg + n, sizeof r->msg - (size_t)n, "pooled value %d)", f);
-    if (n < 0 || (size_t)n >= sizeof r->msg) return;
     if (extra >= 0.0)
-        snprintf(r->msg + n, sizeof r->msg - (size_t)n,
-                 ": the float32 power spectrum overflowed (largest |sample| x input_scale is %g); clip refused", extra);
+        snprintf(r->msg, sizeof r->msg, "clip %d (global index %llu): features are not finite (%s at %s): the float32 "
+                 "power spectrum overflowed (largest |sample| x input_scale is %g); clip refused", b, global,
+                 nonfinite_name(v), at, extra);
     else
-        snprintf(r->msg + n, sizeof r->msg - (size_t)n, "; clip refused");
+        snprintf(r->msg, sizeof r->msg, "clip %d (global index %llu): features are not finite (%s at %s); clip refused",
+                 b, global, nonfinite_name(v), at);
 }
 
 /* ---- the NaN/Inf sample scan: clips x slices, in parallel ---- */
@@ -533,13 +551,13 @@ static void run_wave(afx_cpu_state *s, int n_blocks, refusal *r) {
             size_t base = (size_t)b * (size_t)plan->pooled_size;
             for (int i = 0; i < plan->pooled_size && bad < 0; i++) {
                 vals[0] = (float)(i < nf ? vc[2 * (size_t)nf + i] : vc[3 * (size_t)nf + (i - nf)]);
-                if (!isfinite(vals[0])) {
+                if (!afx_fits_dtype(vals[0], (int)plan->p.output_dtype)) {
                     bad = i;
                     bad_v = vals[0];
                 }
             }
             if (bad >= 0) {
-                refuse(s, r, b, NULL, nonfinite_name(bad_v), -1, bad, spec_bad ? largest_sample(plan, s->in, b) : -1.0);
+                refuse_features(s, r, b, bad_v, -1, bad, spec_bad ? largest_sample(plan, s->in, b) : -1.0);
             } else {
                 for (int i = 0; i < plan->pooled_size; i++) {
                     vals[0] = (float)(i < nf ? vc[2 * (size_t)nf + i] : vc[3 * (size_t)nf + (i - nf)]);
@@ -549,8 +567,8 @@ static void run_wave(afx_cpu_state *s, int n_blocks, refusal *r) {
         } else {
             for (int u = f; u < e; u++)
                 if (s->blocks[u].bad_t >= 0) {
-                    refuse(s, r, b, NULL, nonfinite_name(s->blocks[u].bad_v), s->blocks[u].bad_t, s->blocks[u].bad_f,
-                           spec_bad ? largest_sample(plan, s->in, b) : -1.0);
+                    refuse_features(s, r, b, s->blocks[u].bad_v, s->blocks[u].bad_t, s->blocks[u].bad_f,
+                                    spec_bad ? largest_sample(plan, s->in, b) : -1.0);
                     break;
                 }
         }
@@ -571,8 +589,8 @@ static afx_status cpu_execute(afx_plan *plan, const afx_input *in, afx_output *o
         for (int i = 0; i < s->scan_slices && bad < 0; i++) bad = s->scan[(size_t)b * s->scan_slices + i];
         if (bad >= 0) {
             float v = ((const float *)in->clips[b])[bad];
-            refuse(s, &r, b, "clip %d (global index %llu): sample %lld (channel %d) is %s; clip refused",
-                   nonfinite_name(v), bad / in->n_channels, (int)(bad % in->n_channels), 0.0);
+            refuse_sample(s, &r, b, "clip %d (global index %llu): sample %lld (channel %d) is %s; clip refused",
+                          bad / in->n_channels, (int)(bad % in->n_channels), nonfinite_name(v));
         }
     }
 

@@ -115,6 +115,20 @@ static inline int afx_cpu_any_nonfinite(const float *x, size_t n) {
     return any != 0;
 }
 
+/* 1 when any of x[0 .. n) does not fit output dtype `dtype` (afx_fits_dtype: NaN, +-Inf, or beyond
+ * float16's or bfloat16's range), the same way. float32 is afx_cpu_any_nonfinite. */
+static inline int afx_cpu_any_unfit(const float *x, size_t n, int dtype) {
+    if (dtype == 0) return afx_cpu_any_nonfinite(x, n);
+    const uint32_t limit = dtype == 1 ? 0x477ff000u : 0x7f7f8000u; /* afx_fits_dtype's limits */
+    uint32_t any = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t u;
+        memcpy(&u, x + i, sizeof u);
+        any |= (uint32_t)((u & 0x7fffffffu) >= limit);
+    }
+    return any != 0;
+}
+
 /* cpu_frames.c: frames [t0, t1) of block k into its rows (base features), energy, max and spec_bad. */
 void afx_cpu_frames(const afx_cpu_state *s, afx_cpu_worker *w, afx_cpu_block *k);
 

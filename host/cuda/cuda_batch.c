@@ -603,8 +603,9 @@ static afx_status apply_verdicts(afx_plan *plan, cuda_state *s, int slot, int64_
             if (st == AFX_OK)
                 st = AFX_PLAN_FAIL(plan, AFX_ERR_INVALID_INPUT,
                                    "clip %d (global index %llu): features are not finite (a final value is NaN or Inf: "
-                                   "the samples or the parameters overflow float32); clip refused",
-                                   b, global);
+                                   "the samples or the parameters overflow float32%s); clip refused",
+                                   b, global, plan->p.output_dtype == AFX_DTYPE_F16 ? ", or it is beyond float16's "
+                                   "largest value 65504: use float32 output or scale them (out_scale)" : "");
             n_frames[b] = -1;
         }
     }

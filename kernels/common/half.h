@@ -3,6 +3,7 @@
  * 16-bit output (afx_params.output_dtype). Shared by the CPU backend and the CUDA output kernels so that
  * both round every value the same way. NaN stays NaN (quiet), overflow becomes infinity, and halves
  * below the normal range become subnormals or signed zero, as cuda_fp16.h's __float2half_rn does.
+ * afx_fits_dtype tells which values stay finite (the backends refuse a clip whose features do not).
  */
 #ifndef AFX_HALF_H
 #define AFX_HALF_H
@@ -42,6 +43,17 @@ AFX_HD uint16_t afx_f32_to_f16(float x) {
     uint32_t rem = a & 0x1fffu;
     if (rem > 0x1000u || (rem == 0x1000u && (h & 1u))) h++;
     return (uint16_t)(sign | h);
+}
+
+/**
+ * 1 when x converts to a finite value of output dtype `dtype` (the values of afx_dtype: 0 float32,
+ * 1 float16, 2 bfloat16): not NaN or Inf, and below the magnitude that the conversions above round to
+ * infinity (float16: 65520, half an ulp above the largest half 65504; bfloat16: 0x7f7f8000, about
+ * 3.3961e38). The non-finite features rule uses it, so a value that would be written as Inf is refused.
+ */
+AFX_HD int afx_fits_dtype(float x, int dtype) {
+    const uint32_t a = afx_f32_bits(x) & 0x7fffffffu;
+    return a < (dtype == 1 ? 0x477ff000u : dtype == 2 ? 0x7f7f8000u : 0x7f800000u);
 }
 
 #endif /* AFX_HALF_H */

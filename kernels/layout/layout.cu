@@ -1,6 +1,6 @@
 // layout.cu: the batch output from the frame-major feature matrix: masks applied, dtype conversion
-// (kernels/common/half.h), zeros past each clip's frames; a final value that is NaN or Inf marks its clip
-// (the non-finite features rule), and afx_k_refuse then zeroes the slots of refused clips. TF is a straight copy per element; FT is a tiled
+// (kernels/common/half.h), zeros past each clip's frames; a final value that is NaN or Inf, or beyond the
+// 16-bit output's range (afx_fits_dtype), marks its clip (the non-finite features rule), and afx_k_refuse then zeroes the slots of refused clips. TF is a straight copy per element; FT is a tiled
 // transpose through shared memory (32 x 32 tiles, padded rows) so that reads and writes are both coalesced.
 #include "common/cuda_common.cuh"
 
@@ -19,7 +19,7 @@ __global__ void afx_k_output_tf(afx_cu_batch bt, const float *x, int nf, int64_t
         float v = 0.0f;
         if (t < frames) {
             v = afx_cu_fetch(x, nf, m, b, g0 + t, f);
-            if (!isfinite(v)) atomicOr(&bt.bad_features[b], 1u);
+            if (!afx_fits_dtype(v, dtype)) atomicOr(&bt.bad_features[b], 1u);
         }
         afx_cu_store(out, dtype, i, v);
     }
@@ -42,7 +42,7 @@ __global__ void __launch_bounds__(AFX_T_THREADS)
             float v = 0.0f;
             if (t < frames && f < nf) {
                 v = afx_cu_fetch(x, nf, m, b, g0 + t, f);
-                if (!isfinite(v)) atomicOr(&bt.bad_features[b], 1u);
+                if (!afx_fits_dtype(v, dtype)) atomicOr(&bt.bad_features[b], 1u);
             }
             tile[j][tx] = v;
         }

@@ -9,7 +9,7 @@ __global__ void afx_k_pool_output(afx_cu_batch bt, int nf, int with_std, const d
     for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
         const int64_t b = i / nf, f = i % nf;
         const float m = (float)mean[i], s = with_std ? (float)std_[i] : 0.0f;
-        if (!isfinite(m) || !isfinite(s)) atomicOr(&bt.bad_features[b], 1u);
+        if (!afx_fits_dtype(m, dtype) || !afx_fits_dtype(s, dtype)) atomicOr(&bt.bad_features[b], 1u);
         afx_cu_store(out, dtype, b * pooled + f, m);
         if (with_std) afx_cu_store(out, dtype, b * pooled + nf + f, s);
     }
