@@ -99,8 +99,9 @@ static void cap_sizes(afx_params *p) {
     if (p->n_freq_masks > 16) p->n_freq_masks = 16;
     /* at most ~2^22 FFT input samples per clip: frames x n_fft */
     int64_t n_fft = p->n_fft > 0 ? p->n_fft : 1;
-    if (p->hop_length >= 1 && (p->max_samples + n_fft) / p->hop_length * n_fft > ((int64_t)1 << 22))
-        p->hop_length = (int)((p->max_samples + n_fft) * n_fft / ((int64_t)1 << 22)) + 1;
+    int64_t samples = p->max_samples > 0 ? p->max_samples : 0; /* a negative one is refused; keep the sum sane */
+    if (p->hop_length >= 1 && (samples + n_fft) / p->hop_length * n_fft > ((int64_t)1 << 22))
+        p->hop_length = (int)((samples + n_fft) * n_fft / ((int64_t)1 << 22)) + 1;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
