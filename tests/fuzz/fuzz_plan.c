@@ -14,8 +14,8 @@
  * max_samples <= 8192, n_fft <= 2048, cpu_threads <= 3, frames x n_fft bounded), and the backend is the CPU.
  *
  * Contracts checked (abort() = a finding): every status is a valid afx_status; validation and plan creation
- * agree; on AFX_OK every n_frames is the frame count afx_plan_output_shape gave and every float32 output
- * value is finite; on AFX_ERR_INVALID_INPUT every n_frames is that count or -1 and a refused clip's slot
+ * agree; on AFX_OK every n_frames is the frame count afx_plan_output_shape gave and every output value is
+ * finite (float32, float16 and bfloat16 alike); on AFX_ERR_INVALID_INPUT every n_frames is that count or -1 and a refused clip's slot
  * is all zero; nothing is written past the output buffer (guard bytes; ASan checks the rest).
  *
  * Build by hand (the fuzz CMake option and scripts/fuzz build every tests/fuzz/fuzz_*.c the same way):
@@ -177,6 +177,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                     float v;
                     memcpy(&v, out + e * 4, 4);
                     if (!isfinite(v)) abort();
+                } else { /* float16 / bfloat16: exponent bits all ones is Inf or NaN */
+                    uint16_t h;
+                    memcpy(&h, out + e * 2, 2);
+                    const uint16_t inf = pp->output_dtype == AFX_DTYPE_F16 ? 0x7c00u : 0x7f80u;
+                    if ((h & inf) == inf) abort();
                 }
             }
         }
