@@ -187,6 +187,30 @@ uint16_t f16_oracle(float x) {
     std::memcpy(&b, &h, 2);
     return b;
 }
+
+// One execute of float32 mono clips with 16-bit output: `out` is sized by the caller (guards included),
+// `nf` gets the frame counts; returns the status (the plan's message in *err).
+afx_status run_16bit(afx_plan *plan, const std::vector<std::vector<float>> &clips, uint64_t first, int64_t stride,
+                     std::vector<uint16_t> &out, std::vector<int64_t> &nf, std::string *err) {
+    std::vector<const void *> ptrs;
+    std::vector<int64_t> lens;
+    for (const auto &c : clips) ptrs.push_back(c.data()), lens.push_back((int64_t)c.size());
+    afx_input in{};
+    in.format = AFX_SAMPLE_F32;
+    in.n_channels = 1;
+    in.clips = ptrs.data();
+    in.lengths = lens.data();
+    in.n_clips = (int)clips.size();
+    in.first_clip_index = first;
+    nf.assign(clips.size(), -7);
+    afx_output o{};
+    o.data = out.data();
+    o.frames_stride = stride;
+    o.n_frames = nf.data();
+    const afx_status st = afx_plan_execute(plan, &in, &o);
+    *err = afx_plan_error(plan);
+    return st;
+}
 }  // namespace
 
 TEST(HalfOutput, ConversionsMatchOracles) {
@@ -225,24 +249,12 @@ TEST(HalfOutput, PlanWritesRoundedValuesAndZeroPadding) {
             ASSERT_EQ(f32.st, AFX_OK);
             p.output_dtype = dt;
             ref::PlanPtr plan = ref::make_plan(p);
-            std::vector<const void *> ptrs = {clips[0].data(), clips[1].data()};
-            std::vector<int64_t> lens = {4000, 1500};
-            afx_input in{};
-            in.format = AFX_SAMPLE_F32;
-            in.n_channels = 1;
-            in.clips = ptrs.data();
-            in.lengths = lens.data();
-            in.n_clips = 2;
-            const int64_t stride = f32.stride;
-            const size_t n = afx_plan_output_size(plan.get(), 2, stride);
+            const size_t n = afx_plan_output_size(plan.get(), 2, f32.stride);
             ASSERT_EQ(n, f32.out.size());
             std::vector<uint16_t> out(n + 8, 0xabcd);  // guard after the end
-            std::vector<int64_t> nf(2);
-            afx_output o{};
-            o.data = out.data();
-            o.frames_stride = stride;
-            o.n_frames = nf.data();
-            ASSERT_EQ(afx_plan_execute(plan.get(), &in, &o), AFX_OK) << afx_plan_error(plan.get());
+            std::vector<int64_t> nf;
+            std::string err;
+            ASSERT_EQ(run_16bit(plan.get(), clips, 0, f32.stride, out, nf, &err), AFX_OK) << err;
             for (size_t i = 0; i < n; i++) {
                 const uint16_t want = dt == AFX_DTYPE_F16 ? f16_oracle(f32.out[i]) : bf16_oracle(f32.out[i]);
                 ASSERT_EQ(out[i], want) << "element " << i << " value " << f32.out[i];
@@ -307,24 +319,10 @@ TEST(HalfOutput, ValuesBeyondFloat16AreRefusedPerClip) {
             SCOPED_TRACE(testing::Message() << "dtype " << dt);
             p.output_dtype = dt;
             ref::PlanPtr plan = ref::make_plan(p);
-            std::vector<const void *> ptrs;
-            std::vector<int64_t> lens;
-            for (const auto &c : clips) ptrs.push_back(c.data()), lens.push_back((int64_t)c.size());
-            afx_input in{};
-            in.format = AFX_SAMPLE_F32;
-            in.n_channels = 1;
-            in.clips = ptrs.data();
-            in.lengths = lens.data();
-            in.n_clips = 3;
-            in.first_clip_index = 700;
             std::vector<uint16_t> out(f32.out.size(), 0xabcd);
-            std::vector<int64_t> nf(3);
-            afx_output o{};
-            o.data = out.data();
-            o.frames_stride = f32.stride;
-            o.n_frames = nf.data();
-            const afx_status st = afx_plan_execute(plan.get(), &in, &o);
-            const std::string err = afx_plan_error(plan.get());
+            std::vector<int64_t> nf;
+            std::string err;
+            const afx_status st = run_16bit(plan.get(), clips, 700, f32.stride, out, nf, &err);
             if (dt == AFX_DTYPE_BF16) {
                 ASSERT_EQ(st, AFX_OK) << err;
                 for (size_t i = 0; i < out.size(); i++) ASSERT_EQ(out[i], bf16_oracle(f32.out[i])) << i;

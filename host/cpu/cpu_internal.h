@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "common/half.h"
 #include "cpu_fft.h"
 #include "cpu_pool.h"
 #include "internal.h"
@@ -116,10 +117,9 @@ static inline int afx_cpu_any_nonfinite(const float *x, size_t n) {
 }
 
 /* 1 when any of x[0 .. n) does not fit output dtype `dtype` (afx_fits_dtype: NaN, +-Inf, or beyond
- * float16's or bfloat16's range), the same way. float32 is afx_cpu_any_nonfinite. */
+ * float16's or bfloat16's range), the same way. */
 static inline int afx_cpu_any_unfit(const float *x, size_t n, int dtype) {
-    if (dtype == 0) return afx_cpu_any_nonfinite(x, n);
-    const uint32_t limit = dtype == 1 ? 0x477ff000u : 0x7f7f8000u; /* afx_fits_dtype's limits */
+    const uint32_t limit = afx_dtype_inf_from(dtype);
     uint32_t any = 0;
     for (size_t i = 0; i < n; i++) {
         uint32_t u;
