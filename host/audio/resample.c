@@ -147,7 +147,8 @@ AFX_API afx_status afx_audio_resample(const float *in, int64_t n_samples, int n_
     const size_t cap = afx_resample_capacity(n_samples, in_rate, out_rate, target);
     float *buf = NULL;
     const size_t room = cap + AFX_RESAMPLE_SPARE_FRAMES; /* zeros = fix_length's padding */
-    if (cap > SIZE_MAX - AFX_RESAMPLE_SPARE_FRAMES || !afx_audio_bytes_for(room, (size_t)n_channels, sizeof(float), &bytes) ||
+    if (cap > SIZE_MAX - AFX_RESAMPLE_SPARE_FRAMES ||
+        !afx_audio_bytes_for(room, (size_t)n_channels, sizeof(float), &bytes) ||
         !(buf = calloc(room, (size_t)n_channels * sizeof(float))))
         return afx_audio_oom(RESAMPLE_NAME, err, err_size);
     afx_resampler rs;

@@ -462,11 +462,11 @@ static int refuse_clip(afx_cpu_state *s, refusal *r, int b) {
     return 1;
 }
 
-/* Refuses clip b for a NaN/Inf sample: `fmt` gets (b, global index, frame, channel, name). */
-static void refuse_sample(afx_cpu_state *s, refusal *r, int b, const char *fmt, int64_t t, int c, const char *name) {
+/* Refuses clip b for its NaN/Inf sample v (frame t, channel c). */
+static void refuse_sample(afx_cpu_state *s, refusal *r, int b, int64_t t, int c, float v) {
     if (!refuse_clip(s, r, b)) return;
-    snprintf(r->msg, sizeof r->msg, fmt, b, (unsigned long long)(s->in->first_clip_index + (uint64_t)b), (long long)t,
-             c, name);
+    snprintf(r->msg, sizeof r->msg, "clip %d (global index %llu): sample %lld (channel %d) is %s; clip refused", b,
+             (unsigned long long)(s->in->first_clip_index + (uint64_t)b), (long long)t, c, nonfinite_name(v));
 }
 
 /* Refuses clip b for a final value v that does not fit the output dtype (frame t, feature f; t < 0: pooled
@@ -589,8 +589,7 @@ static afx_status cpu_execute(afx_plan *plan, const afx_input *in, afx_output *o
         for (int i = 0; i < s->scan_slices && bad < 0; i++) bad = s->scan[(size_t)b * s->scan_slices + i];
         if (bad >= 0) {
             float v = ((const float *)in->clips[b])[bad];
-            refuse_sample(s, &r, b, "clip %d (global index %llu): sample %lld (channel %d) is %s; clip refused",
-                          bad / in->n_channels, (int)(bad % in->n_channels), nonfinite_name(v));
+            refuse_sample(s, &r, b, bad / in->n_channels, (int)(bad % in->n_channels), v);
         }
     }
 
