@@ -176,21 +176,22 @@ const char *afx_resampler_begin(afx_resampler *rs, int in_rate, int out_rate, in
 /**
  * libsoxr 0.1.3 reads one pointer per channel at the output address it is given, even for interleaved
  * output (soxr.c, soxr_output_no_callback: ((soxr_bufs_t)out)[i] for every channel, used only for
- * split buffers): 8 bytes a channel, i.e. two float frames, past the last frame it may write. Every
- * output buffer handed to afx_resampler_push keeps these spare frames beyond its capacity, or libsoxr
- * reads past the allocation when the output is full (a crash when that is the end of a mapping).
+ * split buffers): 8 bytes a channel, i.e. two float frames, past the last frame it may write. So the
+ * last AFX_RESAMPLE_SPARE_FRAMES frames of every output buffer are never written (afx_resampler_push)
+ * and are counted in afx_resample_capacity; without them libsoxr read past a full buffer's allocation
+ * (a crash when that was the end of a mapping).
  */
 #define AFX_RESAMPLE_SPARE_FRAMES 2
 /**
- * Feeds n input frames and writes what libsoxr produces into out[*pos .. cap) (frames), advancing
- * *pos; n == 0 flushes. out must be readable up to cap + AFX_RESAMPLE_SPARE_FRAMES frames. NULL or
- * a libsoxr message.
+ * Feeds n input frames and writes what libsoxr produces into out[*pos .. room - AFX_RESAMPLE_SPARE_FRAMES)
+ * (frames; out holds `room` frames), advancing *pos; n == 0 flushes. NULL or a libsoxr message.
  */
-const char *afx_resampler_push(afx_resampler *rs, const float *in, size_t n, float *out, size_t cap, size_t *pos);
+const char *afx_resampler_push(afx_resampler *rs, const float *in, size_t n, float *out, size_t room, size_t *pos);
 void afx_resampler_free(afx_resampler *rs);
 /**
  * Frames of output room for n input frames: python-soxr's capacity ((size_t)(n * out / in) + 1), or
- * the final length ceil(n * out / in) when larger. libsoxr never produces more than the first.
+ * the final length ceil(n * out / in) when larger (libsoxr never produces more than the first), plus
+ * AFX_RESAMPLE_SPARE_FRAMES.
  */
 size_t afx_resample_capacity(int64_t n, int in_rate, int out_rate, int64_t final_length);
 

@@ -244,10 +244,9 @@ static afx_status resample_error(const job *j, const char *e, char *err, size_t 
 static afx_status take_resampled(job *j, const float *x, size_t got, int64_t fed, char *err, size_t err_size)
 {
     const size_t need = afx_resample_capacity(fed, j->r.rate, j->target, out_frames(j, fed));
-    afx_status st = reserve_out(j, need + AFX_RESAMPLE_SPARE_FRAMES, err, err_size);
+    afx_status st = reserve_out(j, need, err, err_size);
     if (st != AFX_OK) return st;
-    const char *e =
-        afx_resampler_push(&j->dec->rs, x, got, j->dec->out.data, j->cap - AFX_RESAMPLE_SPARE_FRAMES, &j->pos);
+    const char *e = afx_resampler_push(&j->dec->rs, x, got, j->dec->out.data, j->cap, &j->pos);
     return e ? resample_error(j, e, err, err_size) : AFX_OK;
 }
 
@@ -330,11 +329,9 @@ static afx_status finish_window(job *j, int to_end, char *err, size_t err_size)
         j->pos = 0;
         return AFX_OK;
     }
-    st = reserve_out(j, afx_resample_capacity(j->n_read, j->r.rate, j->target, final) + AFX_RESAMPLE_SPARE_FRAMES,
-                     err, err_size);
+    st = reserve_out(j, afx_resample_capacity(j->n_read, j->r.rate, j->target, final), err, err_size);
     if (st != AFX_OK) return st;
-    const char *e =
-        afx_resampler_push(&j->dec->rs, NULL, 0, j->dec->out.data, j->cap - AFX_RESAMPLE_SPARE_FRAMES, &j->pos);
+    const char *e = afx_resampler_push(&j->dec->rs, NULL, 0, j->dec->out.data, j->cap, &j->pos);
     if (e) return resample_error(j, e, err, err_size);
     if (j->pos < (size_t)final)
         memset((float *)j->dec->out.data + j->pos * (size_t)j->out_ch, 0,

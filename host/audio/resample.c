@@ -72,9 +72,12 @@ static soxr_error_t step(soxr_t s, const float *in, size_t ilen, float *out, siz
     return soxr_process(s, in, ilen, NULL, out, olen, odone);
 }
 
-const char *afx_resampler_push(afx_resampler *rs, const float *in, size_t n, float *out, size_t cap, size_t *pos)
+const char *afx_resampler_push(afx_resampler *rs, const float *in, size_t n, float *out, size_t room, size_t *pos)
 {
     const size_t ch = rs->channels;
+    /* libsoxr may write up to cap; it reads (never writes) up to AFX_RESAMPLE_SPARE_FRAMES frames further */
+    const size_t cap = room > AFX_RESAMPLE_SPARE_FRAMES ? room - AFX_RESAMPLE_SPARE_FRAMES : 0;
+    if (*pos > cap) return "output buffer too small";
     size_t odone = 0;
     soxr_error_t e = NULL;
     rs->used = 1;
@@ -104,10 +107,12 @@ void afx_resampler_free(afx_resampler *rs)
 
 size_t afx_resample_capacity(int64_t n, int in_rate, int out_rate, int64_t final_length)
 {
-    /* python-soxr's capacity, computed as it does (double, truncated), plus room for fix_length */
+    /* python-soxr's capacity, computed as it does (double, truncated), plus room for fix_length and the
+     * spare frames libsoxr reads past its output (saturating: an impossible size fails to allocate) */
     const double py = (double)n * (double)out_rate / (double)in_rate + 1.0;
-    const size_t cap_py = py >= (double)SIZE_MAX ? SIZE_MAX : (size_t)py;
-    return cap_py > (size_t)final_length ? cap_py : (size_t)final_length;
+    const size_t cap_py = py >= (double)(SIZE_MAX - AFX_RESAMPLE_SPARE_FRAMES) ? SIZE_MAX - AFX_RESAMPLE_SPARE_FRAMES
+                                                                                : (size_t)py;
+    return (cap_py > (size_t)final_length ? cap_py : (size_t)final_length) + AFX_RESAMPLE_SPARE_FRAMES;
 }
 
 AFX_API afx_status afx_audio_resample(const float *in, int64_t n_samples, int n_channels, int in_rate,
@@ -146,10 +151,8 @@ AFX_API afx_status afx_audio_resample(const float *in, int64_t n_samples, int n_
     if (n_samples == 0 || target == 0) return AFX_OK;
     const size_t cap = afx_resample_capacity(n_samples, in_rate, out_rate, target);
     float *buf = NULL;
-    const size_t room = cap + AFX_RESAMPLE_SPARE_FRAMES; /* zeros = fix_length's padding */
-    if (cap > SIZE_MAX - AFX_RESAMPLE_SPARE_FRAMES ||
-        !afx_audio_bytes_for(room, (size_t)n_channels, sizeof(float), &bytes) ||
-        !(buf = calloc(room, (size_t)n_channels * sizeof(float))))
+    if (!afx_audio_bytes_for(cap, (size_t)n_channels, sizeof(float), &bytes) ||
+        !(buf = calloc(cap, (size_t)n_channels * sizeof(float)))) /* zeros = fix_length's padding */
         return afx_audio_oom(RESAMPLE_NAME, err, err_size);
     afx_resampler rs;
     memset(&rs, 0, sizeof rs);
